@@ -1,0 +1,63 @@
+"""The data model: an Example to score, and the Sample that records how it scored."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    """How one example ended. Only ``match`` counts as correct."""
+
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    PRED_ERROR = "pred_error"
+    PRED_TIMEOUT = "pred_timeout"
+    GOLD_ERROR = "gold_error"
+    GOLD_TIMEOUT = "gold_timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class Example:
+    """One item of a suite.
+
+    ``id`` is stable across runs: the 0-based position in the suite's file for
+    Spider, the question_id for BIRD. ``db_paths`` lists every database instance
+    the prediction must agree on (several make a test suite).
+    """
+
+    id: str
+    suite: str
+    db_id: str
+    question: str
+    gold: str
+    tier: str | None = None
+    evidence: str = ""
+    db_paths: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Sample:
+    """An Example with its prediction and verdict: one line of samples.jsonl."""
+
+    id: str
+    db_id: str
+    tier: str | None
+    features: list[str]
+    status: Status
+    pred: str
+    gold: str
+    scores: dict[str, float]
+    error: str | None = None
+    latency_s: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["status"] = str(self.status)
+        return record
