@@ -1,0 +1,120 @@
+"""The ``harness`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Train and score Text-to-SQL and code models.")
+
+
+@app.callback()
+def _root() -> None:
+    """Train and score Text-to-SQL and code models."""
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    first = max(widths[0], 20)
+    for row in rows:
+        cells = [row[0].ljust(first)] + [c.rjust(max(w, 8)) for c, w in zip(row[1:], widths[1:])]
+        typer.echo("  ".join(cells))
+
+
+@app.command("eval")
+def eval_command(
+    suite: Annotated[str, typer.Option(help="Suite name: spider, bird, tiny, or a plugin's.")] = "tiny",
+    predictions: Annotated[str, typer.Option(help="Predictions file (.sql lines, BIRD .json, .jsonl), or 'gold' to score the gold SQL.")] = "gold",
+    data: Annotated[Optional[str], typer.Option(help="Suite folder in its official layout, a saved dataset, or a dataset id.")] = None,
+    split: Annotated[str, typer.Option(help="Split: dev, train, mini_dev (BIRD).")] = "dev",
+    db_dir: Annotated[Optional[Path], typer.Option(help="Database folder, if not the layout's default.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
+    semantics: Annotated[Optional[str], typer.Option(help="Execution-accuracy rules: spider or bird (default: the suite's).")] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated metrics: ex, em, soft_f1, ves, r_ves (default: the suite's).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/eval-<suite>-<spec hash>).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per query before it is interrupted (0: no deadline).")] = 30.0,
+    max_rows: Annotated[int, typer.Option(help="Rows a query may return before it counts as an error.")] = 1_000_000,
+    keep_distinct: Annotated[bool, typer.Option(help="Spider semantics: keep DISTINCT instead of removing it.")] = False,
+    lenient_em: Annotated[bool, typer.Option(help="Exact match: accept SQL the official Spider parser rejects.")] = False,
+    soft_f1_order_free: Annotated[bool, typer.Option(help="Soft-F1 independent of set iteration order (a deviation).")] = False,
+    ves_repetitions: Annotated[int, typer.Option(help="Timed repetitions per correct example for VES/R-VES.")] = 100,
+    skip_missing_db: Annotated[bool, typer.Option(help="Skip examples whose database file is absent.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="Score only the first N examples.")] = None,
+    fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
+    predictions_format: Annotated[Optional[str], typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
+) -> None:
+    """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
+    from harness import registry
+    from harness.evaluate import evaluate
+    from harness.metrics.registry import EvalOptions
+    from harness.predictions import read_predictions
+    from harness.results import tier_table
+    from harness.runstore import spec_hash
+    from harness.suite import DataError, file_digest
+
+    try:
+        loader = registry.load("suites", suite)
+        kwargs = {"split": split, "db_dir": db_dir, "skip_missing_db": skip_missing_db, "limit": limit}
+        loaded = loader(data, **kwargs) if data is not None or suite != "tiny" else loader(**kwargs)
+        if predictions == "gold":
+            preds = {ex.id: ex.gold for ex in loaded.examples}
+            pred_digest = "gold"
+        else:
+            preds = read_predictions(predictions, loaded, predictions_format)
+            pred_digest = file_digest(Path(predictions))
+        options = EvalOptions(
+            semantics=semantics or loaded.semantics,
+            metrics=tuple(m.strip() for m in metrics.split(",")) if metrics else tuple(loaded.metrics),
+            timeout_s=timeout,
+            max_rows=max_rows,
+            keep_distinct=keep_distinct,
+            lenient_em=lenient_em,
+            soft_f1_order_free=soft_f1_order_free,
+            ves_repetitions=ves_repetitions,
+        )
+        for name in options.metrics:
+            registry.load("metrics", name)
+        from dataclasses import asdict
+
+        spec = {
+            "command": "eval",
+            "suite": loaded.name,
+            "suite_version": loaded.version,
+            "data": str(Path(data).resolve()) if data and Path(data).exists() else data,
+            "split": split,
+            "predictions": str(Path(predictions).resolve()) if predictions != "gold" else "gold",
+            "predictions_digest": pred_digest,
+            "options": asdict(options),
+            "skip_missing_db": skip_missing_db,
+            "limit": limit,
+        }
+        run_dir = out or Path("runs") / f"eval-{loaded.name}-{spec_hash(spec)[:10]}"
+        if loaded.skipped:
+            skipped = ", ".join(f"{db} ({n})" for db, n in sorted(loaded.skipped.items()))
+            typer.echo(f"skipped {sum(loaded.skipped.values())} examples with a missing database: {skipped}", err=True)
+        results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh)
+    except (DataError, registry.RegistryError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+        return
+    _print_table(tier_table(results, loaded.tiers))
+    typer.echo(f"run: {run_dir}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished examples are saved; run the same command again to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

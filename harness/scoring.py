@@ -1,0 +1,93 @@
+"""Score one example: execute, compare, compute metrics, tag. Runs in worker processes.
+
+The parent sets the suite and options with ``install`` before the worker pool
+forks, so each task is only an example's index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from harness import registry
+from harness.metrics.execution_accuracy import EXECUTORS, QueryRunner
+from harness.metrics.registry import EvalOptions, ScoreContext
+from harness.suite import Suite
+from harness.types import Example, Sample, Status
+
+_state: dict[str, Any] = {}
+
+
+def install(suite: Suite, predictions: dict[str, str], options: EvalOptions) -> None:
+    """Make the suite, predictions and metric functions available to score_example."""
+    if options.semantics not in EXECUTORS:
+        raise ValueError(f"unknown semantics {options.semantics!r}; use one of {', '.join(EXECUTORS)}")
+    metrics: dict[str, Callable[[ScoreContext], float]] = {
+        name: registry.load("metrics", name) for name in options.metrics
+    }
+    from harness.metrics.features import sql_features
+
+    _state.update(
+        suite=suite,
+        predictions=predictions,
+        options=options,
+        metrics=metrics,
+        features=sql_features,
+        runner=QueryRunner(options.timeout_s, options.max_rows),
+    )
+
+
+def sample_hash(example: Example, pred: str) -> str:
+    """Identifies what was scored: the example's id, database, gold and the prediction."""
+    payload = json.dumps([example.id, example.db_id, example.gold, pred])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _describe(suite: Suite, example: Example) -> tuple[str | None, list[str]]:
+    tier = example.tier
+    if tier is None and suite.resolve_tier is not None:
+        tier = suite.resolve_tier(example, suite.context)
+    return tier, example.features or _state["features"](example.gold)
+
+
+def score_example(index: int) -> dict[str, Any]:
+    """Score suite.examples[index]; returns the samples.jsonl record."""
+    suite: Suite = _state["suite"]
+    options: EvalOptions = _state["options"]
+    example = suite.examples[index]
+    pred = _state["predictions"][example.id]
+    tier, features = _describe(suite, example)
+    execute = EXECUTORS[options.semantics]
+    execution = execute(_state["runner"], example.db_paths, pred, example.gold, keep_distinct=options.keep_distinct)
+    ctx = ScoreContext(example, pred, execution, options, suite.context)
+    scores = {name: fn(ctx) for name, fn in _state["metrics"].items()}
+    sample = Sample(
+        id=example.id,
+        db_id=example.db_id,
+        tier=tier,
+        features=features,
+        status=execution.status,
+        pred=pred,
+        gold=example.gold,
+        scores=scores,
+        error=execution.error,
+        latency_s={k: round(v, 6) for k, v in execution.latency_s.items() if not k.startswith("_")},
+    )
+    record = sample.to_json()
+    record["hash"] = sample_hash(example, pred)
+    return record
+
+
+def failed_record(index: int, status: Status, error: str) -> dict[str, Any]:
+    """The record for an example whose worker was killed or crashed: every metric 0."""
+    suite: Suite = _state["suite"]
+    example = suite.examples[index]
+    pred = _state["predictions"][example.id]
+    scores = {name: 0.0 for name in _state["metrics"]}
+    tier, features = _describe(suite, example)
+    sample = Sample(example.id, example.db_id, tier, features, status, pred, example.gold, scores, error)
+    record = sample.to_json()
+    record["hash"] = sample_hash(example, pred)
+    return record

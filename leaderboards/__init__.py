@@ -1,0 +1,1 @@
+"""Leaderboards: registered through the harness.leaderboards entry-point group."""

@@ -1,0 +1,1 @@
+"""Runners: registered through the harness.runners entry-point group."""

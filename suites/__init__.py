@@ -1,0 +1,1 @@
+"""Suites: registered through the harness.suites entry-point group."""

@@ -1,0 +1,105 @@
+"""BIRD in its official layout: dev.json (or the mini-dev JSON) and dev_databases/.
+
+Each example's ``id`` is its ``question_id``; the tier is BIRD's own
+``difficulty`` (simple / moderate / challenging) read from the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.suite import DataError, Suite, content_hash, file_digest, read_json, require_fields
+from harness.types import Example
+
+SPLIT_FILES = {
+    "dev": ("dev.json",),
+    "mini_dev": ("mini_dev_sqlite.json", "mini_dev_sqlite.jsonl"),
+    "train": ("train.json",),
+}
+DB_FOLDERS = {"dev": "dev_databases", "mini_dev": "dev_databases", "train": "train_databases"}
+DIFFICULTY = ["simple", "moderate", "challenging"]
+
+
+def _split_file(root: Path, split: str) -> Path:
+    for name in SPLIT_FILES.get(split, (split,)):
+        if (root / name).is_file():
+            return root / name
+    names = " or ".join(SPLIT_FILES.get(split, (split,)))
+    raise DataError(f"{root}: no {names} for split {split!r}")
+
+
+def load_bird(
+    data: str | Path,
+    *,
+    split: str = "dev",
+    db_dir: str | Path | None = None,
+    skip_missing_db: bool = False,
+    limit: int | None = None,
+) -> Suite:
+    """Load a BIRD split (dev, mini_dev or train) from a local folder or a saved dataset."""
+    root = Path(data)
+    from suites.hub import is_hub_source, load_hub_records
+
+    if is_hub_source(root):
+        records, source_hash = load_hub_records(str(data), split)
+        split_path = root
+    else:
+        if not root.is_dir():
+            raise DataError(f"{root}: BIRD data folder not found (expected dev.json and dev_databases/)")
+        split_path = _split_file(root, split)
+        if split_path.suffix == ".jsonl":
+            from harness.predictions import read_jsonl
+
+            records = [r for _, r in read_jsonl(split_path)]
+        else:
+            records = read_json(split_path)
+        if not isinstance(records, list):
+            raise DataError(f"{split_path}: expected a JSON list of questions")
+        source_hash = file_digest(split_path)
+    db_root = Path(db_dir) if db_dir else root / DB_FOLDERS.get(split, "dev_databases")
+    if not db_root.is_dir():
+        raise DataError(f"{db_root}: database folder not found; pass --db-dir")
+    examples: list[Example] = []
+    skipped: dict[str, int] = {}
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        require_fields(record, ("db_id", "question", "SQL"), split_path, index)
+        qid = str(record.get("question_id", index))
+        if qid in seen:
+            raise DataError(f"{split_path}: entry {index} repeats question_id {qid}")
+        seen.add(qid)
+        db_id = record["db_id"]
+        db_file = db_root / db_id / f"{db_id}.sqlite"
+        if not db_file.is_file():
+            if skip_missing_db:
+                skipped[db_id] = skipped.get(db_id, 0) + 1
+                continue
+            raise DataError(
+                f"{split_path}: question {qid} uses db_id {db_id!r}, but {db_file} does not exist. "
+                "Add the database or pass --skip-missing-db to score the others."
+            )
+        examples.append(
+            Example(
+                id=qid,
+                suite="bird",
+                db_id=db_id,
+                question=record["question"],
+                evidence=record.get("evidence", "") or "",
+                gold=record["SQL"],
+                tier=record.get("difficulty") or "unknown",
+                db_paths=[str(db_file)],
+            )
+        )
+    if limit is not None:
+        examples = examples[:limit]
+    return Suite(
+        name="bird",
+        examples=examples,
+        version=content_hash(source_hash),
+        tiers=DIFFICULTY,
+        semantics="bird",
+        metrics=["ex", "soft_f1"],
+        skipped=skipped,
+        source=str(split_path),
+        source_ids=[str(r.get("question_id", i)) for i, r in enumerate(records)],
+    )

@@ -1,0 +1,130 @@
+"""Spider in its official layout: dev.json / train_spider.json, tables.json, database/.
+
+Each example's ``id`` is its 0-based position in the split file. Every
+``*.sqlite`` file in ``database/<db_id>/`` is one instance of that database: with
+several, the folder is a test suite and a prediction must match on all of them
+(as test-suite-sql-eval does). The tier is Spider hardness, computed from the gold
+SQL with the official rules inside the scoring workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.suite import DataError, Suite, content_hash, file_digest, read_json, require_fields
+from harness.types import Example
+
+SPLIT_FILES = {"dev": "dev.json", "train": "train_spider.json", "train_others": "train_others.json"}
+HARDNESS = ["easy", "medium", "hard", "extra"]
+
+
+def database_instances(db_root: Path, db_id: str) -> list[str]:
+    """All database files of one db_id, the way test-suite-sql-eval lists them."""
+    folder = db_root / db_id
+    if not folder.is_dir():
+        return []
+    return sorted(str(p) for p in folder.iterdir() if ".sqlite" in p.name and p.is_file())
+
+
+def load_spider(
+    data: str | Path,
+    *,
+    split: str = "dev",
+    db_dir: str | Path | None = None,
+    skip_missing_db: bool = False,
+    limit: int | None = None,
+) -> Suite:
+    """Load a Spider split from a folder in the official layout (or a saved dataset dir)."""
+    root = Path(data)
+    from suites.hub import is_hub_source, load_hub_records
+
+    if is_hub_source(root):
+        records, source_hash = load_hub_records(str(data), split)
+        split_path = root
+    else:
+        if not root.is_dir():
+            raise DataError(f"{root}: Spider data folder not found (expected dev.json, tables.json, database/)")
+        split_path = root / SPLIT_FILES.get(split, split)
+        records = read_json(split_path)
+        if not isinstance(records, list):
+            raise DataError(f"{split_path}: expected a JSON list of examples")
+        source_hash = file_digest(split_path)
+    db_root = Path(db_dir) if db_dir else root / "database"
+    if not db_root.is_dir():
+        raise DataError(f"{db_root}: database folder not found; pass --db-dir")
+    tables_json = (root if root.is_dir() else db_root.parent) / "tables.json"
+    if not tables_json.is_file():
+        raise DataError(
+            f"{tables_json}: tables.json not found; Spider exact match needs it "
+            "(it holds the foreign keys). Point --data at the folder that has it."
+        )
+    examples: list[Example] = []
+    skipped: dict[str, int] = {}
+    instances: dict[str, list[str]] = {}
+    for index, record in enumerate(records):
+        require_fields(record, ("db_id", "query", "question"), split_path, index)
+        db_id = record["db_id"]
+        if db_id not in instances:
+            instances[db_id] = database_instances(db_root, db_id)
+        if not instances[db_id]:
+            if skip_missing_db:
+                skipped[db_id] = skipped.get(db_id, 0) + 1
+                continue
+            raise DataError(
+                f"{split_path}: example {index} uses db_id {db_id!r}, but "
+                f"{db_root / db_id / (db_id + '.sqlite')} does not exist. "
+                "Add the database or pass --skip-missing-db to score the others."
+            )
+        examples.append(
+            Example(
+                id=str(index),
+                suite="spider",
+                db_id=db_id,
+                question=record["question"],
+                gold=record["query"],
+                db_paths=instances[db_id],
+            )
+        )
+    if limit is not None:
+        examples = examples[:limit]
+    return Suite(
+        name="spider",
+        examples=examples,
+        version=content_hash(source_hash, file_digest(tables_json)),
+        tiers=HARDNESS,
+        semantics="spider",
+        metrics=["ex", "em"],
+        context={"tables_json": str(tables_json), "schema_for": spider_schema_for},
+        resolve_tier=spider_tier,
+        skipped=skipped,
+        source=str(split_path),
+        source_ids=[str(i) for i in range(len(records))],
+    )
+
+
+def spider_tier(example: Example, context: dict[str, Any]) -> str:
+    """Spider hardness of the gold SQL (official rules); 'unparsed' if the parser rejects it."""
+    from harness.metrics.spider_em import SpiderParseError, spider_hardness
+
+    try:
+        return spider_hardness(example.gold, spider_schema_for(example, context))
+    except SpiderParseError:
+        return "unparsed"
+
+
+_schemas: dict[str, Any] = {}
+
+
+def spider_schema_for(example: Example, context: dict[str, Any]) -> Any:
+    """The official evaluator's schema for an example's database, cached per process."""
+    from harness.metrics.spider_em import load_foreign_key_maps, spider_schema
+
+    key = example.db_paths[0]
+    if key not in _schemas:
+        if "fk_maps" not in context:
+            context["fk_maps"] = load_foreign_key_maps(context["tables_json"])
+        db_file = Path(key).parent / f"{example.db_id}.sqlite"
+        db_file = db_file if db_file.is_file() else Path(key)
+        _schemas[key] = spider_schema(db_file, context["fk_maps"].get(example.db_id, {}))
+    return _schemas[key]

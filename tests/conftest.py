@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def spider_dev_path() -> Path | None:
+    """The real Spider dev set beside the checkout, or None (tests using it skip)."""
+    path = Path(os.environ.get("HARNESS_SPIDER_DEV") or REPO.parent / "shared" / "data" / "spider-dev")
+    return path if (path / "dev.json").is_file() else None
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def tiny_dir(tmp_path) -> Path:
+    """A freshly generated tiny suite folder (Spider layout)."""
+    from suites.tiny import generate
+
+    folder = tmp_path / "tiny"
+    generate(folder, seed=0)
+    return folder
+
+
+def make_db(path: Path, script: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(script)
+    conn.commit()
+    conn.close()
+    return path

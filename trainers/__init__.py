@@ -1,0 +1,1 @@
+"""Trainers: registered through the harness.trainers entry-point group."""
