@@ -38,6 +38,7 @@ Why the choices:
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -83,7 +84,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@functools.cache
 def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl on Linux, else None; looked up in the parent, before the first fork."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -94,7 +97,6 @@ def _load_prctl() -> Callable[..., int] | None:
         return None
 
 
-_PRCTL = _load_prctl()
 _PR_SET_PDEATHSIG = 1
 
 
@@ -108,8 +110,11 @@ def _prepare_child(parent_pid: int) -> None:
     _PARENT_ENDS.clear()
     # Ctrl-C reaches the whole process group; the parent handles it and kills us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    # A SIGTERM handler inherited from the parent (a graceful-shutdown hook) must not run here.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    prctl = _load_prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
     try:
@@ -164,7 +169,7 @@ def _worker_main(
             return
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
     process: BaseProcess
     conn: Connection
@@ -253,6 +258,7 @@ class WorkerPool:
         self._finalizer()
 
     def _spawn(self) -> _Worker:
+        _load_prctl()
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(
             target=_worker_main,
@@ -285,7 +291,9 @@ class WorkerPool:
                 continue
             except Exception as exc:  # unpicklable item: nothing was written
                 self._idle.append(worker)
-                return None, Outcome(crashed=f"item could not be sent to a worker: {_describe(exc)}")
+                return None, Outcome(
+                    crashed=f"item could not be sent to a worker: {_describe(exc)}"
+                )
             return worker, None
         return None, Outcome(crashed="could not start a worker that accepts items")
 
@@ -344,13 +352,17 @@ class WorkerPool:
                 by_handle: dict[Any, _Worker] = {}
                 for worker in busy:
                     by_handle[worker.conn] = by_handle[worker.process.sentinel] = worker
-                ready = {id(by_handle[h]) for h in wait(list(by_handle), timeout)} if busy else set()
+                ready = (
+                    {id(by_handle[h]) for h in wait(list(by_handle), timeout)} if busy else set()
+                )
                 now = time.monotonic()
                 still_busy: list[_Worker] = []
                 for worker in busy:
-                    if id(worker) in ready:
+                    overdue = deadline_s is not None and now - worker.started >= deadline_s
+                    # poll(): a result that came in after wait() returned still counts.
+                    if id(worker) in ready or (overdue and worker.conn.poll()):
                         done.append((worker.key, self._collect(worker)))
-                    elif deadline_s is not None and now - worker.started >= deadline_s:
+                    elif overdue:
                         self._retire(worker, kill=True)
                         done.append((worker.key, Outcome(killed=True)))
                     else:

@@ -34,7 +34,10 @@ Layers of defence, each enough on its own for the case it covers:
    called every ``PROGRESS_STEPS`` VM instructions, interrupts the statement
    once it has passed. Rows are fetched in chunks and a result with more than
    ``max_rows`` rows stops with an error as soon as row ``max_rows + 1`` comes
-   back. ``SQLITE_LIMIT_LENGTH`` caps any one string, blob or row at
+   back. The text values of one result may hold at most ``max_text_bytes``
+   bytes (counted as they are decoded, so a thousand rows of a 1 MB literal
+   stop at the cap instead of taking a gigabyte; BLOB values are not counted).
+   ``SQLITE_LIMIT_LENGTH`` caps any one string, blob or row at
    ``MAX_VALUE_BYTES``. Work that runs inside one VM instruction (a huge sort,
    a pathological LIKE) can overrun the deadline; for that the evaluation runs
    in worker processes that ``harness.execution.pool`` kills.
@@ -72,6 +75,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
+    "DEFAULT_MAX_TEXT_BYTES",
     "DEFAULT_TIMEOUT_S",
     "LossyText",
     "QueryFailed",
@@ -83,6 +87,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_ROWS = 1_000_000
+DEFAULT_MAX_TEXT_BYTES = 256 * 1024 * 1024
 MAX_VALUE_BYTES = 100_000_000
 PROGRESS_STEPS = 1000
 _FETCH_CHUNK = 4096
@@ -105,7 +110,9 @@ _ALLOWED_PRAGMAS = frozenset(
     }
 )
 _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
-_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"})
+_SCHEMA_TABLES = frozenset(
+    {"sqlite_master", "sqlite_schema", "sqlite_temp_master", "sqlite_temp_schema"}
+)
 _ALWAYS_ALLOWED = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE})
 
 
@@ -143,21 +150,43 @@ class QueryFailed(Exception):
         self.message = message
 
 
-def _decode_text(data: bytes) -> str:
-    try:
-        return str(data, "utf-8")
-    except UnicodeDecodeError:
-        return LossyText(data.decode("utf-8", errors="ignore"))
+class _TextTooLarge(Exception):
+    """Raised from the text factory; sqlite3 passes it through ``fetchmany``."""
 
 
-def _authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None) -> int:
+class _TextDecoder:
+    """The connection's text_factory: strict UTF-8 or LossyText, counting bytes against a budget."""
+
+    __slots__ = ("budget",)
+
+    def __init__(self) -> None:
+        self.budget: int | None = None  # bytes left for the running query; None: no cap
+
+    def __call__(self, data: bytes) -> str:
+        if self.budget is not None:
+            self.budget -= len(data)
+            if self.budget < 0:
+                raise _TextTooLarge
+        try:
+            return str(data, "utf-8")
+        except UnicodeDecodeError:
+            return LossyText(data.decode("utf-8", errors="ignore"))
+
+
+def _authorize(
+    action: int, arg1: str | None, arg2: str | None, db_name: str | None, source: str | None
+) -> int:
     """The authorizer policy described in the module docstring."""
     if action in _ALWAYS_ALLOWED:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_FUNCTION:
-        return sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else sqlite3.SQLITE_OK
+        return (
+            sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else sqlite3.SQLITE_OK
+        )
     if action == sqlite3.SQLITE_PRAGMA:
-        return sqlite3.SQLITE_OK if (arg1 or "").lower() in _ALLOWED_PRAGMAS else sqlite3.SQLITE_DENY
+        return (
+            sqlite3.SQLITE_OK if (arg1 or "").lower() in _ALLOWED_PRAGMAS else sqlite3.SQLITE_DENY
+        )
     if action == sqlite3.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES:
         return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
@@ -193,7 +222,7 @@ def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
     uri = f"file:{urllib.parse.quote(str(path))}?{_uri_options(path)}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
-        conn.text_factory = _decode_text
+        conn.text_factory = _TextDecoder()
         if hasattr(conn, "enable_load_extension"):
             conn.enable_load_extension(False)
         if hasattr(conn, "setlimit"):  # Python 3.11+
@@ -247,33 +276,48 @@ def run_query(
     *,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
     max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_text_bytes: int | None = DEFAULT_MAX_TEXT_BYTES,
 ) -> QueryResult:
     """Execute exactly ``sql`` (one statement) and fetch its rows, never raising for the query.
 
     ``conn_or_path`` is a connection (normally from ``connect_readonly``) or a
     database path, opened with ``connect_readonly`` and closed afterwards; a
     missing path raises FileNotFoundError since that is no fault of the query.
-    ``timeout_s=None`` disables the deadline and ``max_rows=None`` the row cap.
+    ``timeout_s=None`` disables the deadline, ``max_rows=None`` the row cap and
+    ``max_text_bytes=None`` the cap on text (which only connections from
+    ``connect_readonly`` can enforce).
     """
     if isinstance(conn_or_path, sqlite3.Connection):
-        return _run(conn_or_path, sql, timeout_s, max_rows)
+        return _run(conn_or_path, sql, timeout_s, max_rows, max_text_bytes)
     conn = connect_readonly(conn_or_path)
     try:
-        return _run(conn, sql, timeout_s, max_rows)
+        return _run(conn, sql, timeout_s, max_rows, max_text_bytes)
     finally:
         conn.close()
 
 
-def _run(conn: sqlite3.Connection, sql: str, timeout_s: float | None, max_rows: int | None) -> QueryResult:
+def _run(
+    conn: sqlite3.Connection,
+    sql: str,
+    timeout_s: float | None,
+    max_rows: int | None,
+    max_text_bytes: int | None,
+) -> QueryResult:
     start = time.perf_counter()
     deadline = _Deadline(timeout_s) if timeout_s is not None else None
     if deadline is not None:
         conn.set_progress_handler(deadline, PROGRESS_STEPS)
+    decoder = conn.text_factory if isinstance(conn.text_factory, _TextDecoder) else None
+    if decoder is not None:
+        decoder.budget = max_text_bytes
     cursor: sqlite3.Cursor | None = None
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
         rows = _fetch(cursor, max_rows)
+    except _TextTooLarge:
+        message = f"text cap of {max_text_bytes} bytes exceeded"
+        return QueryResult("error", None, message, time.perf_counter() - start)
     except Exception as exc:
         elapsed = time.perf_counter() - start
         if deadline is not None and deadline.fired and isinstance(exc, sqlite3.OperationalError):
@@ -287,13 +331,17 @@ def _run(conn: sqlite3.Connection, sql: str, timeout_s: float | None, max_rows: 
                 pass
         if deadline is not None:
             conn.set_progress_handler(None, 0)
+        if decoder is not None:
+            decoder.budget = None
     elapsed = time.perf_counter() - start
     if rows is None:
         return QueryResult("error", None, f"row cap of {max_rows} rows exceeded", elapsed)
     return QueryResult("ok", rows, None, elapsed)
 
 
-def time_execute(db_path: str | Path, sql: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S) -> float:
+def time_execute(
+    db_path: str | Path, sql: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S
+) -> float:
     """Seconds spent in ``cursor.execute(sql)`` on a fresh read-only connection, as BIRD's VES times.
 
     Only ``execute`` is timed (it runs the statement up to its first row), not
@@ -312,7 +360,11 @@ def time_execute(db_path: str | Path, sql: str, *, timeout_s: float | None = DEF
         try:
             cursor.execute(sql)
         except Exception as exc:
-            if deadline is not None and deadline.fired and isinstance(exc, sqlite3.OperationalError):
+            if (
+                deadline is not None
+                and deadline.fired
+                and isinstance(exc, sqlite3.OperationalError)
+            ):
                 raise QueryFailed("timeout", f"timeout after {timeout_s:g} s") from exc
             raise QueryFailed("error", _describe(exc)) from exc
         return time.perf_counter() - start
