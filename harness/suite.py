@@ -50,8 +50,8 @@ def read_json(path: Path) -> Any:
     >>> try:
     ...     read_json(p)
     ... except DataError as e:
-    ...     print(str(e).split(':')[-2].strip())
-    line 2 column 5
+    ...     print(str(e).split(": ", 1)[1])
+    malformed JSON at line 2 column 4: Expecting value
     """
     if not path.is_file():
         raise DataError(f"{path}: file not found")

@@ -53,11 +53,12 @@ def load_spider(
     db_root = Path(db_dir) if db_dir else root / "database"
     if not db_root.is_dir():
         raise DataError(f"{db_root}: database folder not found; pass --db-dir")
-    tables_json = (root if root.is_dir() else db_root.parent) / "tables.json"
-    if not tables_json.is_file():
+    candidates = [folder / "tables.json" for folder in (root, db_root.parent, db_root) if folder.is_dir()]
+    tables_json = next((c for c in candidates if c.is_file()), None)
+    if tables_json is None:
         raise DataError(
-            f"{tables_json}: tables.json not found; Spider exact match needs it "
-            "(it holds the foreign keys). Point --data at the folder that has it."
+            f"{candidates[0]}: tables.json not found; Spider exact match needs it "
+            "(it holds the foreign keys). Put it beside the data or the database folder."
         )
     examples: list[Example] = []
     skipped: dict[str, int] = {}
