@@ -28,8 +28,10 @@ def example_deadline(options: EvalOptions, n_databases: int) -> float | None:
     if not options.timeout_s:
         return None
     queries = 2 * max(1, n_databases)
-    if {"ves", "r_ves"} & set(options.metrics):
-        queries += 2 * options.ves_repetitions
+    if "ves" in options.metrics:
+        queries += 2 * (options.ves_repetitions or 10)
+    if "r_ves" in options.metrics:
+        queries += 2 * (options.ves_repetitions or 100)
     return queries * options.timeout_s + KILL_SLACK_S
 
 

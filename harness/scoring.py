@@ -60,7 +60,10 @@ def score_example(index: int) -> dict[str, Any]:
     pred = _state["predictions"][example.id]
     tier, features = _describe(suite, example)
     execute = EXECUTORS[options.semantics]
-    execution = execute(_state["runner"], example.db_paths, pred, example.gold, keep_distinct=options.keep_distinct)
+    execution = execute(
+        _state["runner"], example.db_paths, pred, example.gold,
+        keep_distinct=options.keep_distinct, strict_gold=options.strict_gold,
+    )
     ctx = ScoreContext(example, pred, execution, options, suite.context)
     scores = {name: fn(ctx) for name, fn in _state["metrics"].items()}
     sample = Sample(

@@ -340,14 +340,15 @@ def _run(
 
 
 def time_execute(
-    db_path: str | Path, sql: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S
+    db_path: str | Path, sql: str, *, timeout_s: float | None = DEFAULT_TIMEOUT_S, fetch: bool = False
 ) -> float:
     """Seconds spent in ``cursor.execute(sql)`` on a fresh read-only connection, as BIRD's VES times.
 
     Only ``execute`` is timed (it runs the statement up to its first row), not
     the fetch, and every call opens a new connection, so schema loading is
     included each time, as in BIRD's script. The clock is ``time.perf_counter``
-    (BIRD uses ``time.time``; both measure wall time). Raises QueryFailed when
+    (BIRD uses ``time.time``; both measure wall time). ``fetch=True`` also times
+    fetching all rows and closing the cursor, as BIRD mini-dev's R-VES does. Raises QueryFailed when
     the query fails or passes the deadline.
     """
     conn = connect_readonly(db_path)
@@ -359,6 +360,9 @@ def time_execute(
         start = time.perf_counter()
         try:
             cursor.execute(sql)
+            if fetch:
+                cursor.fetchall()
+                cursor.close()
         except Exception as exc:
             if (
                 deadline is not None

@@ -1,12 +1,13 @@
 """BIRD's execution match and Soft-F1, ported from the official evaluators.
 
-Sources (logic re-implemented, not copied; both repositories are released under
-the MIT licence by their authors):
+Sources (logic re-implemented, not copied):
 
-- EX: ``bird/llm/src/evaluation.py`` in AlibabaResearch/DAMO-ConvAI
-  (``compute_execution_accuracy``: ``set(gold) == set(pred)``).
-- Soft-F1: ``evaluation/evaluation_f1.py`` in bird-bench/mini_dev
-  (``calculate_row_match`` and ``calculate_f1_score``).
+- EX: ``bird/llm/src/evaluation.py`` in AlibabaResearch/DAMO-ConvAI, commit
+  03898f5 (``compute_execution_accuracy``: ``set(gold) == set(pred)``);
+  Copyright (c) 2022 Alibaba Research, MIT License.
+- Soft-F1: ``evaluation/evaluation_f1.py`` in bird-bench/mini_dev, commit
+  47f116d (``calculate_row_match`` and ``calculate_f1_score``); by the BIRD
+  team, whose README marks the repository CC BY-SA 4.0 (it has no LICENSE file).
 
 What the official scripts do around these functions (the caller's business here):
 
@@ -26,6 +27,7 @@ valid UTF-8 raises ``OperationalError``; see :func:`has_lossy_text`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -152,19 +154,48 @@ def _row_key(row: Sequence[Any]) -> tuple:
     return tuple(_value_key(v) for v in row)
 
 
+def _align(pred: list[tuple], gold: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """Put pairs of rows holding the same values (in any column order) first, the rest after.
+
+    Both inputs are sorted; each pred row takes the first unused gold row with
+    its multiset of values, and the unpaired rows keep their sorted order.
+    """
+    by_values: dict[tuple, deque[int]] = {}
+    for j, row in enumerate(gold):
+        by_values.setdefault(tuple(sorted(_row_key(row))), deque()).append(j)
+    taken = [False] * len(gold)
+    paired_pred, paired_gold, rest_pred = [], [], []
+    for row in pred:
+        candidates = by_values.get(tuple(sorted(_row_key(row))))
+        if candidates:
+            j = candidates.popleft()
+            taken[j] = True
+            paired_pred.append(row)
+            paired_gold.append(gold[j])
+        else:
+            rest_pred.append(row)
+    rest_gold = [row for j, row in enumerate(gold) if not taken[j]]
+    return paired_pred + rest_pred, paired_gold + rest_gold
+
+
 def soft_f1_order_free(pred_rows: list[tuple], gold_rows: list[tuple]) -> float:
-    """Deterministic Soft-F1: the official formula with rows *sorted* before pairing.
+    """Deterministic Soft-F1: the official formula with a pairing that ignores set order.
 
     A deliberate deviation from BIRD mini-dev (named option
-    ``soft_f1_order_free``): after the same ``set`` deduplication each side is
-    sorted by a type-aware value key (NULL < numbers < text < blob, then
-    lexicographic over columns), so the i-th rows that get paired no longer
-    depend on hash seeds or on ``hash(None)``. It equals :func:`soft_f1`
-    whenever the official pairing happens to follow sorted order, always when
-    the two row sets are equal, and it is the same in every process.
+    ``soft_f1_order_free``). After the same ``set`` deduplication, rows that
+    hold the same values in any column order are paired first; the remaining
+    rows of each side are sorted by a type-aware key (NULL < numbers < text <
+    blob, column by column) and paired by position, surplus rows counting as
+    unpaired as officially. The pairing no longer depends on hash seeds or on
+    ``hash(None)``: the value is the same in every process, and equal row sets
+    always score 1.0 (officially they can score less, when the two sets were
+    filled in different orders and iterate differently). Like the official
+    pairing it is not an optimal matching.
 
     >>> soft_f1_order_free([("b", None), ("a", 1)], [("a", 1), ("b", 2)])
     0.75
+    >>> soft_f1_order_free([(325, "Apple"), (119, "Banana")], [("Banana", 119), ("Apple", 325)])
+    1.0
     >>> soft_f1_order_free([], [(1,)])
     0.0
     """
@@ -172,7 +203,7 @@ def soft_f1_order_free(pred_rows: list[tuple], gold_rows: list[tuple]) -> float:
         return 1.0
     pred = sorted(set(pred_rows), key=_row_key)
     gold = sorted(set(gold_rows), key=_row_key)
-    return _paired_f1(pred, gold)
+    return _paired_f1(*_align(pred, gold))
 
 
 def has_lossy_text(rows: Iterable[Sequence[Any]] | None) -> bool:

@@ -6,13 +6,17 @@
   order only when the gold contains ORDER BY; the prediction must match on every
   database instance of the db_id. Text that is not valid UTF-8 is decoded with
   ``errors="ignore"``, as the official code does.
-- ``bird``: BIRD's evaluation.py. The prediction runs first, then the gold, on
-  one database; rows compare as sets. Text that is not valid UTF-8 is an
-  execution error, as with sqlite3's default decoding there.
+- ``bird``: BIRD's evaluation.py. Prediction and gold run on one database and
+  their rows compare as sets. Text that is not valid UTF-8 is an execution
+  error, as with sqlite3's default decoding there. The script replaces a failed
+  query's rows by ``[('error',)]`` or ``[('timeout',)]`` before comparing, so a
+  prediction that fails the same way as a failing gold counts as correct; we
+  keep that verdict (status ``gold_error``/``gold_timeout``, ``official_match``
+  set) unless ``strict_gold`` is on.
 
 Departures, all documented in README.md: queries have a deadline that really
 fires (the Spider script's never does) and a row cap; a gold that fails is
-``gold_error`` instead of a crash (Spider) or a silent 0 (BIRD), and scores 0.
+``gold_error`` instead of a crash (Spider), and scores 0 there.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Execution:
     pred_rows: list[tuple] | None = None
     error: str | None = None
     latency_s: dict[str, float] = field(default_factory=dict)
+    official_match: bool = False  # the official evaluator counts it correct despite a failing gold
 
 
 class QueryRunner:
@@ -72,7 +77,9 @@ def _failed(result: QueryResult, side: str) -> Status | None:
     return Status.PRED_ERROR if side == "pred" else Status.GOLD_ERROR
 
 
-def execute_spider(runner: QueryRunner, db_paths: list[str], pred: str, gold: str, *, keep_distinct: bool = False) -> Execution:
+def execute_spider(
+    runner: QueryRunner, db_paths: list[str], pred: str, gold: str, *, keep_distinct: bool = False, **_: Any
+) -> Execution:
     from harness.metrics.spider_exec import prepare_spider_pair, replace_cur_year, result_eq
 
     p_sql, g_sql, order_matters = prepare_spider_pair(pred, gold, keep_distinct=keep_distinct)
@@ -104,7 +111,9 @@ def _decode_strict(result: QueryResult) -> QueryResult:
     return result
 
 
-def execute_bird(runner: QueryRunner, db_paths: list[str], pred: str, gold: str, **_: Any) -> Execution:
+def execute_bird(
+    runner: QueryRunner, db_paths: list[str], pred: str, gold: str, *, strict_gold: bool = False, **_: Any
+) -> Execution:
     from harness.metrics.bird import bird_exec_match
 
     db_path = db_paths[0]
@@ -116,10 +125,12 @@ def execute_bird(runner: QueryRunner, db_paths: list[str], pred: str, gold: str,
         pred_rows=pred_result.rows,
         latency_s={"pred": pred_result.elapsed_s, "gold": gold_result.elapsed_s},
     )
-    failed = _failed(pred_result, "pred") or _failed(gold_result, "gold")
+    gold_failed = _failed(gold_result, "gold")
+    failed = gold_failed or _failed(pred_result, "pred")
     if failed is not None:
-        source = pred_result if failed in (Status.PRED_ERROR, Status.PRED_TIMEOUT) else gold_result
+        source = gold_result if gold_failed else pred_result
         outcome.status, outcome.error = failed, source.error
+        outcome.official_match = bool(gold_failed) and not strict_gold and pred_result.status == gold_result.status
     elif not bird_exec_match(gold_result.rows, pred_result.rows):
         outcome.status = Status.MISMATCH
     return outcome
@@ -128,12 +139,17 @@ def execute_bird(runner: QueryRunner, db_paths: list[str], pred: str, gold: str,
 EXECUTORS = {"spider": execute_spider, "bird": execute_bird}
 
 
-def timed_repetitions(db_path: str, pred: str, gold: str, repetitions: int, timeout_s: float | None) -> tuple[list[float], list[float]]:
-    """Re-time a correct prediction and its gold, alternating as BIRD's VES script does."""
+def timed_repetitions(
+    db_path: str, pred: str, gold: str, repetitions: int, timeout_s: float | None, *, fetch: bool = False
+) -> tuple[list[float], list[float]]:
+    """Re-time a correct prediction and its gold, alternating as BIRD's VES scripts do.
+
+    Raises QueryFailed when a run fails or passes its deadline.
+    """
     from harness.execution.sqlite import time_execute
 
     pred_times, gold_times = [], []
     for _ in range(repetitions):
-        pred_times.append(time_execute(db_path, pred, timeout_s=timeout_s))
-        gold_times.append(time_execute(db_path, gold, timeout_s=timeout_s))
+        pred_times.append(time_execute(db_path, pred, timeout_s=timeout_s, fetch=fetch))
+        gold_times.append(time_execute(db_path, gold, timeout_s=timeout_s, fetch=fetch))
     return gold_times, pred_times

@@ -2,13 +2,12 @@
 
 A metric is a function ``(ScoreContext) -> float`` run inside a scoring worker
 after execution; results average them over examples (per tier, per feature).
-VES and R-VES store per-example sqrt(ratio)*100 and reward*100, so their mean is
-the official score.
+VES and R-VES store their official per-example terms (sqrt(ratio)*100 and
+sqrt(reward)*100), so their mean is the official score.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +24,10 @@ class EvalOptions:
     timeout_s: float = 30.0
     max_rows: int = 1_000_000
     keep_distinct: bool = False
+    strict_gold: bool = False
     lenient_em: bool = False
     soft_f1_order_free: bool = False
-    ves_repetitions: int = 100
+    ves_repetitions: int | None = None  # None: each metric's official count (VES 10, R-VES 100)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ScoreContext:
 
 def execution_accuracy(ctx: ScoreContext) -> float:
     """1 when the prediction's result matches the gold's under the chosen semantics."""
-    return 1.0 if ctx.execution.status is Status.MATCH else 0.0
+    return 1.0 if ctx.execution.status is Status.MATCH or ctx.execution.official_match else 0.0
 
 
 def exact_match(ctx: ScoreContext) -> float:
@@ -66,28 +66,32 @@ def soft_f1_metric(ctx: ScoreContext) -> float:
     return float(score(ex.pred_rows or [], ex.gold_rows or []))
 
 
-def _time_ratio(ctx: ScoreContext) -> float:
-    if ctx.execution.status is not Status.MATCH or ctx.options.ves_repetitions < 1:
+def _time_ratio(ctx: ScoreContext, *, default_repetitions: int, fetch: bool) -> float:
+    """gold time / predicted time, cleaned of outliers, for a correct prediction; else 0."""
+    if ctx.execution.status is not Status.MATCH:
         return 0.0
+    from harness.execution.sqlite import QueryFailed
     from harness.metrics.ves import ves_time_ratio
 
-    cached = ctx.execution.latency_s.get("_ves_ratio")
-    if cached is None:
+    repetitions = ctx.options.ves_repetitions or default_repetitions
+    try:
         gold_times, pred_times = timed_repetitions(
-            ctx.example.db_paths[0], ctx.pred, ctx.example.gold, ctx.options.ves_repetitions, ctx.options.timeout_s
+            ctx.example.db_paths[0], ctx.pred, ctx.example.gold, repetitions, ctx.options.timeout_s or None, fetch=fetch
         )
-        cached = ves_time_ratio(gold_times, pred_times)
-        ctx.execution.latency_s["_ves_ratio"] = cached
-    return cached
+    except QueryFailed:
+        return 0.0  # the official scripts score any failure during timing as 0
+    return ves_time_ratio(gold_times, pred_times)
 
 
 def ves_metric(ctx: ScoreContext) -> float:
-    """Valid Efficiency Score term: sqrt(gold time / pred time) * 100 for correct predictions."""
-    return math.sqrt(_time_ratio(ctx)) * 100
+    """VES term (BIRD evaluation_ves.py): sqrt(gold time / pred time) * 100, timing execute only."""
+    from harness.metrics.ves import VES_REPETITIONS, ves_term
+
+    return ves_term(_time_ratio(ctx, default_repetitions=VES_REPETITIONS, fetch=False))
 
 
 def r_ves_metric(ctx: ScoreContext) -> float:
-    """Reward-based VES term (BIRD mini-dev): the reward bucket of the time ratio, * 100."""
-    from harness.metrics.ves import r_ves_reward
+    """R-VES term (BIRD mini-dev): sqrt(reward bucket of the time ratio) * 100, timing execute+fetch."""
+    from harness.metrics.ves import R_VES_REPETITIONS, r_ves_term
 
-    return r_ves_reward(_time_ratio(ctx)) * 100
+    return r_ves_term(_time_ratio(ctx, default_repetitions=R_VES_REPETITIONS, fetch=True))

@@ -1,14 +1,17 @@
 """BIRD's Valid Efficiency Score (VES) and mini-dev's reward-based VES (R-VES).
 
-Sources (logic re-implemented, not copied; MIT licence by their authors):
+Sources (logic re-implemented, not copied):
 
-- VES: ``bird/llm/src/evaluation_ves.py`` in AlibabaResearch/DAMO-ConvAI.
-- R-VES: ``evaluation/evaluation_ves.py`` in bird-bench/mini_dev.
+- VES: ``bird/llm/src/evaluation_ves.py`` in AlibabaResearch/DAMO-ConvAI, commit
+  03898f5; Copyright (c) 2022 Alibaba Research, MIT License.
+- R-VES: ``evaluation/evaluation_ves.py`` in bird-bench/mini_dev, commit f9d2750;
+  by the BIRD team, whose README marks the repository CC BY-SA 4.0.
 
 Both scripts check correctness first (``set(pred) == set(gold)``, fetched
 rows); only a correct prediction is timed, otherwise its ratio is 0. They then
 repeat ``iterate_num`` times: time the prediction, then the gold, each on a
-fresh connection, and record ``gold_time / pred_time``. The ratios go through
+fresh connection (wall clock, ``time.time()``), and record
+``gold_time / pred_time``. The ratios go through
 :func:`clean_abnormal` (the same 3-sigma rule in both) and are averaged. Any
 exception (a failing query, a zero prediction time, nothing left after
 cleaning) gives 0. They differ in:
@@ -29,6 +32,9 @@ With 10 repetitions the 3-sigma rule can never drop a value (for n samples no
 z-score exceeds (n - 1) / sqrt(n) = 2.85), except that it drops *every* value
 when all ratios are equal (std 0 and strict inequalities), which the official
 code turns into a ZeroDivisionError and a score of 0.
+
+``harness.execution.sqlite.time_execute`` times ``execute`` only, as VES does;
+timing R-VES exactly would need a variant that also fetches and closes.
 """
 
 from __future__ import annotations
@@ -85,7 +91,7 @@ def ves_time_ratio(gold_times: Sequence[float], pred_times: Sequence[float]) -> 
         raise ValueError(f"{len(gold_times)} gold timings but {len(pred_times)} prediction timings")
     if not pred_times or any(p == 0 for p in pred_times):
         return 0.0
-    ratios = [g / p for g, p in zip(gold_times, pred_times)]
+    ratios = [g / p for g, p in zip(gold_times, pred_times, strict=True)]
     kept = clean_abnormal(ratios)
     if not kept:
         return 0.0
