@@ -16,14 +16,16 @@ Official behaviour reproduced:
 - hardness counts components of the parsed gold, with the original's quirks
   (a NOT condition and an AND/OR of HAVING count as aggregations);
 - a gold the parser rejects is an error (:class:`SpiderParseError`): the
-  official script crashes there.
+  official script crashes there. Where it would crash on a malformed
+  *prediction* parse (a condition list holding ``'and'`` in place of a
+  condition), EM is False: the one deliberate departure.
 
 The named option ``lenient`` ("lenient parse", off by default) parses a query
 the official parser rejects after a few rewrites of valid SQL into the subset
 it accepts: LEFT/RIGHT/INNER/OUTER/CROSS/NATURAL/FULL JOIN as JOIN; double-quoted or
 back-quoted identifiers unquoted; table aliases without AS and ``t AS t``;
 column aliases in the SELECT list dropped (and replaced by their expression in
-later clauses); literal IN-lists reduced to one value (values are ignored
+GROUP BY, HAVING and ORDER BY); literal IN-lists reduced to one value (values are ignored
 anyway); ``IS [NOT] NULL``; ``<>``. It applies to prediction and gold alike,
 only when the official parse fails, so it never changes a verdict the
 official parser reaches.
@@ -70,6 +72,7 @@ __all__ = [
     "hardness",
     "load_foreign_key_maps",
     "parse_spider_sql",
+    "rebuild",
     "spider_exact_match",
     "spider_hardness",
     "spider_schema",
@@ -485,8 +488,16 @@ def _select_aliases(toks: list[str]) -> list[str]:
         out.extend(_strip_alias(item, aliases))
     if not aliases:
         return out
-    start = out.index("from") if "from" in out else len(out)
-    return out[:start] + [t for tok in out[start:] for t in aliases.get(tok, [tok])]
+    # an alias stands for its expression in GROUP BY, HAVING and ORDER BY
+    res: list[str] = []
+    active = False
+    for tok in out:
+        if tok == "having" or (tok == "by" and res and res[-1] in ("group", "order")):
+            active = True
+        elif tok in CLAUSE_KEYWORDS or tok in ("on", "join"):
+            active = False
+        res.extend(aliases[tok] if active and tok in aliases else [tok])
+    return res
 
 
 def _strip_alias(item: list[str], aliases: dict[str, list[str]]) -> list[str]:
@@ -574,24 +585,43 @@ def parse_spider_sql(sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = 
         return None
 
 
-def spider_hardness(gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = False) -> str:
-    """Hardness of a gold query; :class:`SpiderParseError` if it does not parse."""
+def _parse_gold(gold_sql: str, schema: SpiderDatabaseSchema, lenient: bool) -> dict[str, Any]:
     sql = parse_spider_sql(gold_sql, schema, lenient=lenient)
     if sql is None:
         raise SpiderParseError(f"gold SQL does not parse: {gold_sql!r}")
-    return hardness(sql)
+    return sql
+
+
+def spider_hardness(gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = False) -> str:
+    """Hardness of a gold query; :class:`SpiderParseError` if it does not parse.
+
+    Also raised for a parse the official ``eval_hardness`` crashes on (a
+    malformed condition list such as ``ON a = b AND JOIN ...`` gives one).
+    """
+    sql = _parse_gold(gold_sql, schema, lenient)
+    try:
+        return hardness(sql)
+    except (IndexError, TypeError) as exc:
+        raise SpiderParseError(f"the official hardness crashes on this gold: {gold_sql!r}") from exc
 
 
 def spider_exact_match(pred_sql: str, gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = False) -> bool:
     """Exact-set match of a prediction against the gold, as the official ``evaluate()``.
 
-    Raises :class:`SpiderParseError` when the gold does not parse.
+    Raises :class:`SpiderParseError` when the gold does not parse (or its
+    parse cannot be rebuilt). Where the official code would crash while
+    rebuilding or comparing a malformed prediction parse (a condition list
+    with ``'and'`` where a condition belongs), this returns False.
     """
-    gold = parse_spider_sql(gold_sql, schema, lenient=lenient)
-    if gold is None:
-        raise SpiderParseError(f"gold SQL does not parse: {gold_sql!r}")
+    try:
+        gold = rebuild(_parse_gold(gold_sql, schema, lenient), schema)
+    except (IndexError, TypeError, ValueError) as exc:
+        if isinstance(exc, SpiderParseError):
+            raise
+        raise SpiderParseError(f"the official evaluator crashes on this gold: {gold_sql!r}") from exc
     pred = parse_spider_sql(plug_value_placeholder(pred_sql), schema, lenient=lenient)
-    if pred is None:
-        pred = empty_sql()
-    return exact_match_parsed(rebuild(pred, schema), rebuild(gold, schema))
+    try:
+        return exact_match_parsed(rebuild(pred if pred is not None else empty_sql(), schema), gold)
+    except (IndexError, TypeError, ValueError):
+        return False
 

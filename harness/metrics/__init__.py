@@ -1,0 +1,1 @@
+"""Metrics: execution accuracy, Spider exact match and hardness, BIRD Soft-F1 and VES."""
