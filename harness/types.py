@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -58,6 +58,6 @@ class Sample:
     latency_s: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["status"] = str(self.status)
+        record = dict(self.__dict__)  # shallow: asdict's deep copy is a hot-path cost
+        record["status"] = self.status.value
         return record

@@ -46,13 +46,17 @@ def execution_accuracy(ctx: ScoreContext) -> float:
 
 def exact_match(ctx: ScoreContext) -> float:
     """Spider exact-set match; needs a suite that provides a schema (tables.json)."""
-    from harness.metrics.spider_em import spider_exact_match
+    from harness.metrics.spider_em import SpiderParseError, spider_exact_match
 
     schema_for = ctx.suite_context.get("schema_for")
     if schema_for is None:
         raise ValueError(f"metric 'em' needs a schema, and suite {ctx.example.suite!r} provides none")
     schema = schema_for(ctx.example, ctx.suite_context)
-    return 1.0 if spider_exact_match(ctx.pred, ctx.example.gold, schema, lenient=ctx.options.lenient_em) else 0.0
+    try:
+        matched = spider_exact_match(ctx.pred, ctx.example.gold, schema, lenient=ctx.options.lenient_em)
+    except SpiderParseError:
+        return 0.0  # the official evaluator crashes on such a gold; its tier reads 'unparsed'
+    return 1.0 if matched else 0.0
 
 
 def soft_f1_metric(ctx: ScoreContext) -> float:

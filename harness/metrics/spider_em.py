@@ -44,6 +44,7 @@ True
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -585,11 +586,44 @@ def parse_spider_sql(sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = 
         return None
 
 
-def _parse_gold(gold_sql: str, schema: SpiderDatabaseSchema, lenient: bool) -> dict[str, Any]:
+_GOLD_CACHE_SIZE = 8192
+_gold_cache: dict[tuple[Any, str, bool], tuple[Any, ...]] = {}
+
+
+def _analyse_gold(
+    gold_sql: str, schema: SpiderDatabaseSchema, lenient: bool
+) -> tuple[str | SpiderParseError, dict[str, Any] | SpiderParseError]:
+    """(hardness, rebuilt parse) of a gold, each an error instead when it fails; cached.
+
+    One parse serves both: hardness reads it, then ``rebuild`` rewrites it in place.
+    The official comparison consumes the gold parse as it goes (it removes
+    matched units from the gold's lists), so the cache keeps a pickled copy and
+    every call gets a fresh one.
+    """
+    # a schema without a file is keyed by identity; the entry keeps it alive so the id stays unique
+    key = (schema.db_path or id(schema), gold_sql, lenient)
+    hit = _gold_cache.get(key)
+    if hit is not None:
+        return hit[0], pickle.loads(hit[1]) if isinstance(hit[1], bytes) else hit[1]
     sql = parse_spider_sql(gold_sql, schema, lenient=lenient)
+    level: str | SpiderParseError
+    rebuilt: dict[str, Any] | SpiderParseError
     if sql is None:
-        raise SpiderParseError(f"gold SQL does not parse: {gold_sql!r}")
-    return sql
+        level = rebuilt = SpiderParseError(f"gold SQL does not parse: {gold_sql!r}")
+    else:
+        try:
+            level = hardness(sql)
+        except (IndexError, TypeError):
+            level = SpiderParseError(f"the official hardness crashes on this gold: {gold_sql!r}")
+        try:
+            rebuilt = rebuild(sql, schema)
+        except (IndexError, TypeError, ValueError):
+            rebuilt = SpiderParseError(f"the official evaluator crashes on this gold: {gold_sql!r}")
+    if len(_gold_cache) >= _GOLD_CACHE_SIZE:
+        _gold_cache.pop(next(iter(_gold_cache)))
+    frozen = pickle.dumps(rebuilt) if isinstance(rebuilt, dict) else rebuilt
+    _gold_cache[key] = (level, frozen, schema)
+    return level, rebuilt
 
 
 def spider_hardness(gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = False) -> str:
@@ -598,11 +632,10 @@ def spider_hardness(gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: boo
     Also raised for a parse the official ``eval_hardness`` crashes on (a
     malformed condition list such as ``ON a = b AND JOIN ...`` gives one).
     """
-    sql = _parse_gold(gold_sql, schema, lenient)
-    try:
-        return hardness(sql)
-    except (IndexError, TypeError) as exc:
-        raise SpiderParseError(f"the official hardness crashes on this gold: {gold_sql!r}") from exc
+    level, _ = _analyse_gold(gold_sql, schema, lenient)
+    if isinstance(level, SpiderParseError):
+        raise level
+    return level
 
 
 def spider_exact_match(pred_sql: str, gold_sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = False) -> bool:
@@ -613,15 +646,11 @@ def spider_exact_match(pred_sql: str, gold_sql: str, schema: SpiderDatabaseSchem
     rebuilding or comparing a malformed prediction parse (a condition list
     with ``'and'`` where a condition belongs), this returns False.
     """
-    try:
-        gold = rebuild(_parse_gold(gold_sql, schema, lenient), schema)
-    except (IndexError, TypeError, ValueError) as exc:
-        if isinstance(exc, SpiderParseError):
-            raise
-        raise SpiderParseError(f"the official evaluator crashes on this gold: {gold_sql!r}") from exc
+    _, gold = _analyse_gold(gold_sql, schema, lenient)
+    if isinstance(gold, SpiderParseError):
+        raise gold
     pred = parse_spider_sql(plug_value_placeholder(pred_sql), schema, lenient=lenient)
     try:
         return exact_match_parsed(rebuild(pred if pred is not None else empty_sql(), schema), gold)
     except (IndexError, TypeError, ValueError):
         return False
-

@@ -60,6 +60,10 @@ def postprocess(query: str) -> str:
 def remove_distinct(sql: str) -> str:
     """Drop every ``distinct`` token of the first statement (``parse.remove_distinct``).
 
+    The official code takes ``sqlparse.parse(sql)[0].flatten()``; grouping never
+    changes the leaf tokens, so lexing and splitting statements without grouping
+    gives the same string ten times faster, and a string with no ``distinct``, no
+    ``;`` and no ``go`` (sqlparse also splits on GO) is one statement returned as is.
     For a string with no statement (empty or blank) the input is returned; the
     official code raises there, but such a prediction cannot reach it.
 
@@ -67,13 +71,17 @@ def remove_distinct(sql: str) -> str:
     'SELECT count( name) FROM t; '
     >>> remove_distinct("SELECT 'distinct' FROM t")
     "SELECT 'distinct' FROM t"
+    >>> remove_distinct("SELECT 1 GO SELECT 2")
+    'SELECT 1 GO '
     """
-    import sqlparse
-
-    statements = sqlparse.parse(sql)
-    if not statements:
+    lowered = sql.lower()
+    if ";" not in sql and "distinct" not in lowered and "go" not in lowered:
         return sql
-    return "".join(tok.value for tok in statements[0].flatten() if tok.value.lower() != "distinct")
+    from sqlparse.engine import FilterStack
+
+    for statement in FilterStack().run(sql):
+        return "".join(tok.value for tok in statement.flatten() if tok.value.lower() != "distinct")
+    return sql
 
 
 def replace_cur_year(query: str) -> str:
