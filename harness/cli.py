@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,24 +33,24 @@ def _print_table(rows: list[list[str]]) -> None:
 def eval_command(
     suite: Annotated[str, typer.Option(help="Suite name: spider, bird, tiny, or a plugin's.")] = "tiny",
     predictions: Annotated[str, typer.Option(help="Predictions file (.sql lines, BIRD .json, .jsonl), or 'gold' to score the gold SQL.")] = "gold",
-    data: Annotated[Optional[str], typer.Option(help="Suite folder in its official layout, a saved dataset, or a dataset id.")] = None,
+    data: Annotated[str | None, typer.Option(help="Suite folder in its official layout, a saved dataset, or a dataset id.")] = None,
     split: Annotated[str, typer.Option(help="Split: dev, train, mini_dev (BIRD).")] = "dev",
-    db_dir: Annotated[Optional[Path], typer.Option(help="Database folder, if not the layout's default.")] = None,
+    db_dir: Annotated[Path | None, typer.Option(help="Database folder, if not the layout's default.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
-    semantics: Annotated[Optional[str], typer.Option(help="Execution-accuracy rules: spider or bird (default: the suite's).")] = None,
-    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated metrics: ex, em, soft_f1, ves, r_ves (default: the suite's).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/eval-<suite>-<spec hash>).")] = None,
+    semantics: Annotated[str | None, typer.Option(help="Execution-accuracy rules: spider or bird (default: the suite's).")] = None,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics: ex, em, soft_f1, ves, r_ves (default: the suite's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/eval-<suite>-<spec hash>).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per query before it is interrupted (0: no deadline).")] = 30.0,
     max_rows: Annotated[int, typer.Option(help="Rows a query may return before it counts as an error.")] = 1_000_000,
     keep_distinct: Annotated[bool, typer.Option(help="Spider semantics: keep DISTINCT instead of removing it.")] = False,
     strict_gold: Annotated[bool, typer.Option(help="BIRD semantics: a failing gold scores 0 even when the prediction fails the same way.")] = False,
     lenient_em: Annotated[bool, typer.Option(help="Exact match: accept SQL the official Spider parser rejects.")] = False,
     soft_f1_order_free: Annotated[bool, typer.Option(help="Soft-F1 independent of set iteration order (a deviation).")] = False,
-    ves_repetitions: Annotated[Optional[int], typer.Option(help="Timed repetitions per correct example for VES/R-VES (default: official, 10 and 100).")] = None,
+    ves_repetitions: Annotated[int | None, typer.Option(help="Timed repetitions per correct example for VES/R-VES (default: official, 10 and 100).")] = None,
     skip_missing_db: Annotated[bool, typer.Option(help="Skip examples whose database file is absent.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="Score only the first N examples.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N examples.")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
-    predictions_format: Annotated[Optional[str], typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
+    predictions_format: Annotated[str | None, typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry

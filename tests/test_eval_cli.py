@@ -66,7 +66,8 @@ def test_statuses_and_test_suite_semantics(tmp_path, tiny_dir):
     preds["0"] = "SELECT count(*) FROM no_such_table"
     preds["1"] = "SELECT name FROM product WHERE price > 0"  # matches gold on every instance
     # hard-codes the answer on shop.sqlite, so it is wrong on the variant
-    preds["2"] = "SELECT name FROM customer WHERE name IN (%s)" % ", ".join(f"'{n}'" for n in older)
+    names = ", ".join(f"'{n}'" for n in older)
+    preds["2"] = f"SELECT name FROM customer WHERE name IN ({names})"
     preds["3"] = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps({"id": k, "sql": v}) + "\n" for k, v in preds.items()))

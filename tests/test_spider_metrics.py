@@ -26,7 +26,8 @@ from harness.metrics.spider_em import (
     spider_schema,
 )
 from harness.metrics.spider_exec import order_matters, prepare_spider_pair, result_eq
-from harness.metrics.spider_sql import tokenize, word_tokenize
+from harness.metrics.spider_sql import tokenize
+from harness.metrics.word_tokenize import word_tokenize
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "spider_exec_golden.jsonl"
 
