@@ -65,6 +65,7 @@ def evaluate(
     store = RunStore(run_dir)
     spec = spec or {"suite": suite.name, "suite_version": suite.version, "options": asdict(options)}
     done = store.open_run(spec, fresh=fresh)
+    records = dict(done)
     pending = [i for i, ex in enumerate(suite.examples) if ex.id not in done]
     scoring.install(suite, predictions, options)
     max_dbs = max((len(ex.db_paths) for ex in suite.examples), default=1)
@@ -84,11 +85,11 @@ def evaluate(
                         else:
                             record = outcome.value
                         store.append(record)
+                        records[record["id"]] = record
                         advance()
     finally:
         store.close()
-    order = {ex.id: i for i, ex in enumerate(suite.examples)}
-    samples = sorted((s for s in store.samples() if s["id"] in order), key=lambda s: order[s["id"]])
+    samples = [records[ex.id] for ex in suite.examples if ex.id in records]
     results = aggregate(
         samples,
         list(options.metrics),

@@ -32,6 +32,8 @@ identifiers, SQLite itself falls back to a string; either way no tag changes).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlglot import exp, parse
 from sqlglot.errors import SqlglotError
 
@@ -52,16 +54,21 @@ def sql_features(sql: str) -> list[str]:
     >>> sql_features('SELECT 1')
     []
     """
+    return list(_sql_features(sql))
+
+
+@lru_cache(maxsize=16384)  # a suite repeats its gold queries
+def _sql_features(sql: str) -> tuple[str, ...]:
     try:
         statements = [s for s in parse(sql, read="sqlite") if s is not None]
     except (SqlglotError, RecursionError, ValueError):
-        return [UNPARSED]
+        return (UNPARSED,)
     if not statements or not all(isinstance(s, _STATEMENTS) for s in statements):
-        return [UNPARSED]
+        return (UNPARSED,)
     tags: set[str] = set()
     for statement in statements:
         tags |= _statement_features(statement)
-    return sorted(tags)
+    return tuple(sorted(tags))
 
 
 def _statement_features(root: exp.Expression) -> set[str]:

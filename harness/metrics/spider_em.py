@@ -646,6 +646,22 @@ def spider_exact_match(pred_sql: str, gold_sql: str, schema: SpiderDatabaseSchem
     rebuilding or comparing a malformed prediction parse (a condition list
     with ``'and'`` where a condition belongs), this returns False.
     """
+    if schema.db_path is None:
+        return _exact_match(pred_sql, gold_sql, schema, lenient)
+    key = (schema.db_path, pred_sql, gold_sql, lenient)
+    verdict = _verdict_cache.get(key)
+    if verdict is None:
+        verdict = _exact_match(pred_sql, gold_sql, schema, lenient)
+        if len(_verdict_cache) >= _GOLD_CACHE_SIZE:
+            _verdict_cache.pop(next(iter(_verdict_cache)))
+        _verdict_cache[key] = verdict
+    return verdict
+
+
+_verdict_cache: dict[tuple[str, str, str, bool], bool] = {}
+
+
+def _exact_match(pred_sql: str, gold_sql: str, schema: SpiderDatabaseSchema, lenient: bool) -> bool:
     _, gold = _analyse_gold(gold_sql, schema, lenient)
     if isinstance(gold, SpiderParseError):
         raise gold
