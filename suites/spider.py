@@ -60,12 +60,15 @@ def load_spider(
             f"{candidates[0]}: tables.json not found; Spider exact match needs it "
             "(it holds the foreign keys). Put it beside the data or the database folder."
         )
+    fk_maps = _foreign_key_maps(tables_json)
     examples: list[Example] = []
     skipped: dict[str, int] = {}
     instances: dict[str, list[str]] = {}
     for index, record in enumerate(records):
         require_fields(record, ("db_id", "query", "question"), split_path, index)
         db_id = record["db_id"]
+        if db_id not in fk_maps:
+            raise DataError(f"{split_path}: example {index} uses db_id {db_id!r}, which {tables_json} does not describe")
         if db_id not in instances:
             instances[db_id] = database_instances(db_root, db_id)
         if not instances[db_id]:
@@ -96,12 +99,22 @@ def load_spider(
         tiers=HARDNESS,
         semantics="spider",
         metrics=["ex", "em"],
-        context={"tables_json": str(tables_json), "schema_for": spider_schema_for},
+        context={"tables_json": str(tables_json), "fk_maps": fk_maps, "schema_for": spider_schema_for},
         resolve_tier=spider_tier,
         skipped=skipped,
         source=str(split_path),
         source_ids=[str(i) for i in range(len(records))],
     )
+
+
+def _foreign_key_maps(tables_json: Path) -> dict[str, dict[str, str]]:
+    from harness.metrics.spider_em import load_foreign_key_maps
+
+    read_json(tables_json)  # a malformed file is a DataError naming it
+    try:
+        return load_foreign_key_maps(tables_json)
+    except (KeyError, IndexError, TypeError) as e:
+        raise DataError(f"{tables_json}: not in Spider's tables.json format ({type(e).__name__}: {e})") from e
 
 
 def spider_tier(example: Example, context: dict[str, Any]) -> str:

@@ -89,12 +89,20 @@ def test_loader_errors_name_the_file(tmp_path, tiny_dir):
     with pytest.raises(DataError, match=r"dev.json: entry 0 lacks field\(s\) query"):
         load_spider(tiny_dir)
     (tiny_dir / "dev.json").write_text('[{"db_id": "ghost", "question": "q", "query": "SELECT 1"}]')
+    with pytest.raises(DataError, match=r"db_id 'ghost', which .*tables.json does not describe"):
+        load_spider(tiny_dir)
+    tables = json.loads((tiny_dir / "tables.json").read_text())
+    (tiny_dir / "tables.json").write_text(json.dumps([*tables, {**tables[0], "db_id": "ghost"}]))
     with pytest.raises(DataError, match=r"ghost.sqlite does not exist.*--skip-missing-db"):
         load_spider(tiny_dir)
     suite = load_spider(tiny_dir, skip_missing_db=True)
     assert suite.examples == [] and suite.skipped == {"ghost": 1}
     (tiny_dir / "dev.json").write_text("[{,]")
     with pytest.raises(DataError, match="malformed JSON at line 1"):
+        load_spider(tiny_dir)
+    (tiny_dir / "dev.json").write_text("[]")
+    (tiny_dir / "tables.json").write_text('[{"db_id": "x"}]')
+    with pytest.raises(DataError, match="not in Spider's tables.json format"):
         load_spider(tiny_dir)
 
 
