@@ -64,7 +64,7 @@ def eval_command(
     try:
         loader = registry.load("suites", suite)
         kwargs = {"split": split, "db_dir": db_dir, "skip_missing_db": skip_missing_db, "limit": limit}
-        loaded = loader(data, **kwargs) if data is not None or suite != "tiny" else loader(**kwargs)
+        loaded = loader(data, **kwargs)
         if predictions == "gold":
             preds = {ex.id: ex.gold for ex in loaded.examples}
             pred_digest = "gold"

@@ -29,7 +29,7 @@ def _split_file(root: Path, split: str) -> Path:
 
 
 def load_bird(
-    data: str | Path,
+    data: str | Path | None,
     *,
     split: str = "dev",
     db_dir: str | Path | None = None,
@@ -37,6 +37,8 @@ def load_bird(
     limit: int | None = None,
 ) -> Suite:
     """Load a BIRD split (dev, mini_dev or train) from a local folder or a saved dataset."""
+    if data is None:
+        raise DataError("the BIRD suite needs --data: its folder in the official layout, or a dataset")
     root = Path(data)
     from suites.hub import is_hub_source, load_hub_records
 

@@ -43,7 +43,8 @@ def load_hub_records(data: str, split: str) -> tuple[list[dict[str, Any]], str]:
         else:
             loaded = datasets.load_dataset(data)
     except Exception as e:  # the library raises many types; all mean "cannot read this"
-        raise DataError(f"{data}: could not load dataset: {e}") from e
+        where = "saved dataset folder" if path.is_dir() else "no such folder here, and as a dataset id"
+        raise DataError(f"{data}: could not load it ({where}): {e}") from e
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise DataError(f"{data}: no split {split!r} (splits: {', '.join(loaded)})")

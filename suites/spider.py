@@ -28,7 +28,7 @@ def database_instances(db_root: Path, db_id: str) -> list[str]:
 
 
 def load_spider(
-    data: str | Path,
+    data: str | Path | None,
     *,
     split: str = "dev",
     db_dir: str | Path | None = None,
@@ -36,6 +36,8 @@ def load_spider(
     limit: int | None = None,
 ) -> Suite:
     """Load a Spider split from a folder in the official layout (or a saved dataset dir)."""
+    if data is None:
+        raise DataError("the Spider suite needs --data: its folder in the official layout, or a dataset")
     root = Path(data)
     from suites.hub import is_hub_source, load_hub_records
 

@@ -133,3 +133,8 @@ def test_default_tiny_suite_runs_without_arguments(tmp_path):
     proc = harness("eval", cwd=tmp_path, env={**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr
     assert "run: runs/eval-tiny-" in proc.stdout
+
+
+def test_spider_without_data_says_what_to_pass(tmp_path):
+    proc = harness("eval", "--suite", "spider", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "needs --data" in proc.stderr
