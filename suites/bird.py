@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.suite import DataError, Suite, content_hash, file_digest, read_json, require_fields
+from harness.suite import DataError, Suite, content_hash, require_fields
 from harness.types import Example
+from suites.hub import read_split
 
 SPLIT_FILES = {
     "dev": ("dev.json",),
@@ -37,27 +38,9 @@ def load_bird(
     limit: int | None = None,
 ) -> Suite:
     """Load a BIRD split (dev, mini_dev or train) from a local folder or a saved dataset."""
-    if data is None:
-        raise DataError("the BIRD suite needs --data: its folder in the official layout, or a dataset")
-    root = Path(data)
-    from suites.hub import is_hub_source, load_hub_records
-
-    if is_hub_source(root):
-        records, source_hash = load_hub_records(str(data), split)
-        split_path = root
-    else:
-        if not root.is_dir():
-            raise DataError(f"{root}: BIRD data folder not found (expected dev.json and dev_databases/)")
-        split_path = _split_file(root, split)
-        if split_path.suffix == ".jsonl":
-            from harness.predictions import read_jsonl
-
-            records = [r for _, r in read_jsonl(split_path)]
-        else:
-            records = read_json(split_path)
-        if not isinstance(records, list):
-            raise DataError(f"{split_path}: expected a JSON list of questions")
-        source_hash = file_digest(split_path)
+    root, split_path, records, source_hash = read_split(
+        data, split, suite="BIRD", layout="dev.json and dev_databases/", split_file=_split_file
+    )
     db_root = Path(db_dir) if db_dir else root / DB_FOLDERS.get(split, "dev_databases")
     if not db_root.is_dir():
         raise DataError(f"{db_root}: database folder not found; pass --db-dir")

@@ -1,4 +1,4 @@
-"""Read a split from a `datasets` dataset: a saved dataset folder or a hub id.
+"""Read a split's records from a local JSON/JSONL file or a `datasets` dataset.
 
 `datasets` is optional (extra ``hub``) and imported only here. Databases are not
 part of hub datasets, so the database folder still comes from a local path.
@@ -6,10 +6,11 @@ part of hub datasets, so the database folder still comes from a local path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.suite import DataError, content_hash
+from harness.suite import DataError, content_hash, file_digest, read_json
 
 SAVED_DATASET_MARKERS = ("dataset_dict.json", "dataset_info.json", "state.json")
 
@@ -52,3 +53,31 @@ def load_hub_records(data: str, split: str) -> tuple[list[dict[str, Any]], str]:
     rows = [dict(r) for r in loaded]
     fingerprint = getattr(loaded, "_fingerprint", None) or content_hash(repr(rows))
     return rows, content_hash(str(fingerprint))
+
+
+def read_split(
+    data: str | Path | None, split: str, *, suite: str, layout: str, split_file: Callable[[Path, str], Path]
+) -> tuple[Path, Path, list[dict[str, Any]], str]:
+    """(root, file, records, source hash) of a split, from a folder or a dataset.
+
+    ``split_file(root, split)`` names the split's file in the suite's layout;
+    ``layout`` describes that layout for error messages.
+    """
+    if data is None:
+        raise DataError(f"the {suite} suite needs --data: its folder in the official layout, or a dataset")
+    root = Path(data)
+    if is_hub_source(root):
+        records, source_hash = load_hub_records(str(data), split)
+        return root, root, records, source_hash
+    if not root.is_dir():
+        raise DataError(f"{root}: {suite} data folder not found (expected {layout})")
+    path = split_file(root, split)
+    if path.suffix == ".jsonl":
+        from harness.predictions import read_jsonl
+
+        records: Any = [r for _, r in read_jsonl(path)]
+    else:
+        records = read_json(path)
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON list of examples")
+    return root, path, records, file_digest(path)

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.suite import DataError, Suite, content_hash, file_digest, read_json, require_fields
 from harness.types import Example
+from suites.hub import read_split
 
 SPLIT_FILES = {"dev": "dev.json", "train": "train_spider.json", "train_others": "train_others.json"}
 HARDNESS = ["easy", "medium", "hard", "extra"]
@@ -36,22 +37,10 @@ def load_spider(
     limit: int | None = None,
 ) -> Suite:
     """Load a Spider split from a folder in the official layout (or a saved dataset dir)."""
-    if data is None:
-        raise DataError("the Spider suite needs --data: its folder in the official layout, or a dataset")
-    root = Path(data)
-    from suites.hub import is_hub_source, load_hub_records
-
-    if is_hub_source(root):
-        records, source_hash = load_hub_records(str(data), split)
-        split_path = root
-    else:
-        if not root.is_dir():
-            raise DataError(f"{root}: Spider data folder not found (expected dev.json, tables.json, database/)")
-        split_path = root / SPLIT_FILES.get(split, split)
-        records = read_json(split_path)
-        if not isinstance(records, list):
-            raise DataError(f"{split_path}: expected a JSON list of examples")
-        source_hash = file_digest(split_path)
+    root, split_path, records, source_hash = read_split(
+        data, split, suite="Spider", layout="dev.json, tables.json, database/",
+        split_file=lambda root, split: root / SPLIT_FILES.get(split, split),
+    )
     db_root = Path(db_dir) if db_dir else root / "database"
     if not db_root.is_dir():
         raise DataError(f"{db_root}: database folder not found; pass --db-dir")
