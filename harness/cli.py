@@ -55,7 +55,7 @@ def eval_command(
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
     from harness.evaluate import evaluate
-    from harness.metrics.registry import EvalOptions
+    from harness.options import EvalOptions
     from harness.predictions import read_predictions
     from harness.results import tier_table
     from harness.runstore import spec_hash

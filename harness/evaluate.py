@@ -11,7 +11,7 @@ from typing import Any
 
 from harness import scoring
 from harness.execution.pool import WorkerPool
-from harness.metrics.registry import EvalOptions
+from harness.options import EvalOptions
 from harness.results import aggregate
 from harness.runstore import RunStore
 from harness.suite import Suite

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness import registry
-from harness.metrics.execution_accuracy import EXECUTORS, QueryRunner
-from harness.metrics.registry import EvalOptions, ScoreContext
+from harness.executors import get_executor
+from harness.metrics.registry import ScoreContext
+from harness.options import EvalOptions
 from harness.suite import Suite
 from harness.types import Example, Sample, Status
 
@@ -22,8 +23,6 @@ _state: dict[str, Any] = {}
 
 def install(suite: Suite, predictions: dict[str, str], options: EvalOptions) -> None:
     """Make the suite, predictions and metric functions available to score_example."""
-    if options.semantics not in EXECUTORS:
-        raise ValueError(f"unknown semantics {options.semantics!r}; use one of {', '.join(EXECUTORS)}")
     metrics: dict[str, Callable[[ScoreContext], float]] = {
         name: registry.load("metrics", name) for name in options.metrics
     }
@@ -35,7 +34,7 @@ def install(suite: Suite, predictions: dict[str, str], options: EvalOptions) -> 
         options=options,
         metrics=metrics,
         features=sql_features,
-        runner=QueryRunner(options.timeout_s, options.max_rows),
+        execute=get_executor(options.semantics),
     )
 
 
@@ -59,11 +58,7 @@ def score_example(index: int) -> dict[str, Any]:
     example = suite.examples[index]
     pred = _state["predictions"][example.id]
     tier, features = _describe(suite, example)
-    execute = EXECUTORS[options.semantics]
-    execution = execute(
-        _state["runner"], example.db_paths, pred, example.gold,
-        keep_distinct=options.keep_distinct, strict_gold=options.strict_gold,
-    )
+    execution = _state["execute"](example, pred, options)
     ctx = ScoreContext(example, pred, execution, options, suite.context)
     scores = {name: fn(ctx) for name, fn in _state["metrics"].items()}
     sample = Sample(

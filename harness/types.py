@@ -61,3 +61,19 @@ class Sample:
         record = dict(self.__dict__)  # shallow: asdict's deep copy is a hot-path cost
         record["status"] = self.status.value
         return record
+
+
+@dataclass
+class Execution:
+    """What an executor found for one prediction: the status and what it compared.
+
+    ``gold_rows`` / ``pred_rows`` hold result rows (SQL) or other denotations
+    (a program's output lines, an answer list); metrics such as Soft-F1 read them.
+    """
+
+    status: Status
+    gold_rows: list[Any] | None = None
+    pred_rows: list[Any] | None = None
+    error: str | None = None
+    latency_s: dict[str, float] = field(default_factory=dict)
+    official_match: bool = False  # the official evaluator counts it correct despite a failing gold

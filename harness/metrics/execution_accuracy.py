@@ -21,25 +21,13 @@ fires (the Spider script's never does) and a row cap; a gold that fails is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from harness.execution.sqlite import QueryResult, connect_readonly, run_query
-from harness.types import Status
+from harness.options import EvalOptions
+from harness.types import Example, Execution, Status
 
 SEMANTICS = ("spider", "bird")
-
-
-@dataclass
-class Execution:
-    """The outcome of executing one prediction against its gold."""
-
-    status: Status
-    gold_rows: list[tuple] | None = None
-    pred_rows: list[tuple] | None = None
-    error: str | None = None
-    latency_s: dict[str, float] = field(default_factory=dict)
-    official_match: bool = False  # the official evaluator counts it correct despite a failing gold
 
 
 class QueryRunner:
@@ -69,6 +57,17 @@ class QueryRunner:
         return hit
 
 
+_runners: dict[tuple[float | None, int | None], QueryRunner] = {}
+
+
+def query_runner(options: EvalOptions) -> QueryRunner:
+    """This process's runner for the options' deadline and row cap (connections and gold cache live on it)."""
+    key = (options.timeout_s or None, options.max_rows or None)
+    if key not in _runners:
+        _runners[key] = QueryRunner(*key)
+    return _runners[key]
+
+
 def _failed(result: QueryResult, side: str) -> Status | None:
     if result.status == "ok":
         return None
@@ -77,12 +76,11 @@ def _failed(result: QueryResult, side: str) -> Status | None:
     return Status.PRED_ERROR if side == "pred" else Status.GOLD_ERROR
 
 
-def execute_spider(
-    runner: QueryRunner, db_paths: list[str], pred: str, gold: str, *, keep_distinct: bool = False, **_: Any
-) -> Execution:
+def execute_spider(example: Example, pred: str, options: EvalOptions) -> Execution:
     from harness.metrics.spider_exec import prepare_spider_pair, replace_cur_year, result_eq
 
-    p_sql, g_sql, order_matters = prepare_spider_pair(pred, gold, keep_distinct=keep_distinct)
+    runner, db_paths = query_runner(options), example.db_paths
+    p_sql, g_sql, order_matters = prepare_spider_pair(pred, example.gold, keep_distinct=options.keep_distinct)
     p_sql, g_sql = replace_cur_year(p_sql), replace_cur_year(g_sql)
     outcome = Execution(Status.MATCH)
     for db_path in db_paths:
@@ -111,14 +109,12 @@ def _decode_strict(result: QueryResult) -> QueryResult:
     return result
 
 
-def execute_bird(
-    runner: QueryRunner, db_paths: list[str], pred: str, gold: str, *, strict_gold: bool = False, **_: Any
-) -> Execution:
+def execute_bird(example: Example, pred: str, options: EvalOptions) -> Execution:
     from harness.metrics.bird import bird_exec_match
 
-    db_path = db_paths[0]
+    runner, db_path = query_runner(options), example.db_paths[0]
     pred_result = _decode_strict(runner.run(db_path, pred))
-    gold_result = _decode_strict(runner.run_gold(db_path, gold))
+    gold_result = _decode_strict(runner.run_gold(db_path, example.gold))
     outcome = Execution(
         Status.MATCH,
         gold_rows=gold_result.rows,
@@ -130,13 +126,13 @@ def execute_bird(
     if failed is not None:
         source = gold_result if gold_failed else pred_result
         outcome.status, outcome.error = failed, source.error
-        outcome.official_match = bool(gold_failed) and not strict_gold and pred_result.status == gold_result.status
+        outcome.official_match = (
+            bool(gold_failed) and not options.strict_gold and pred_result.status == gold_result.status
+        )
     elif not bird_exec_match(gold_result.rows, pred_result.rows):
         outcome.status = Status.MISMATCH
     return outcome
 
-
-EXECUTORS = {"spider": execute_spider, "bird": execute_bird}
 
 
 def timed_repetitions(

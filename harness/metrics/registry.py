@@ -11,23 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.metrics.execution_accuracy import Execution, timed_repetitions
-from harness.types import Example, Status
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    """Plain keyword configuration of one evaluation (recorded in run.json)."""
-
-    semantics: str = "spider"
-    metrics: tuple[str, ...] = ("ex",)
-    timeout_s: float = 30.0
-    max_rows: int = 1_000_000
-    keep_distinct: bool = False
-    strict_gold: bool = False
-    lenient_em: bool = False
-    soft_f1_order_free: bool = False
-    ves_repetitions: int | None = None  # None: each metric's official count (VES 10, R-VES 100)
+from harness.metrics.execution_accuracy import timed_repetitions
+from harness.options import EvalOptions
+from harness.types import Example, Execution, Status
 
 
 @dataclass
