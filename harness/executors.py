@@ -18,6 +18,10 @@ Executor = Callable[[Example, str, EvalOptions], Execution]
 EXECUTORS: dict[str, str] = {
     "spider": "harness.metrics.execution_accuracy:execute_spider",
     "bird": "harness.metrics.execution_accuracy:execute_bird",
+    "output": "harness.metrics.code_exec:execute_output",
+    "cruxeval": "harness.metrics.code_exec:execute_cruxeval",
+    "completion": "harness.metrics.code_exec:execute_completion",
+    "denotation": "harness.metrics.table_qa:execute_denotation",
 }
 
 

@@ -75,7 +75,10 @@ def aggregate(
     }
 
 
-METRIC_LABELS = {"ex": "execution", "em": "exact match", "soft_f1": "soft-f1", "ves": "ves", "r_ves": "r-ves"}
+METRIC_LABELS = {
+    "ex": "execution", "em": "exact match", "soft_f1": "soft-f1", "ves": "ves", "r_ves": "r-ves",
+    "output_acc": "output accuracy", "answer_acc": "answer accuracy", "next_line_em": "next-line match",
+}
 
 
 def tier_table(results: dict[str, Any], tiers: list[str]) -> list[list[str]]:

@@ -48,7 +48,9 @@ def _describe(suite: Suite, example: Example) -> tuple[str | None, list[str]]:
     tier = example.tier
     if tier is None and suite.resolve_tier is not None:
         tier = suite.resolve_tier(example, suite.context)
-    return tier, example.features or _state["features"](example.gold)
+    if example.features or not suite.tag_sql_features:
+        return tier, example.features
+    return tier, _state["features"](example.gold)
 
 
 def score_example(index: int) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class Suite:
     skipped: dict[str, int] = field(default_factory=dict)
     source: str = ""
     source_ids: list[str] = field(default_factory=list)
+    task: str = "text-to-sql"  # or "code-output", "code-completion", "table-qa"
+    tag_sql_features: bool = True  # tag examples with SQL features of their gold (SQL suites)
+    runs_model_code: bool = False  # scoring executes model-written Python: needs --allow-code-execution
+    gold_kind: str = "sql"  # what Example.gold holds: "sql", "output", "line", "answer"
 
 
 def read_json(path: Path) -> Any:
