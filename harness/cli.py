@@ -51,6 +51,8 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="Score only the first N examples.")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
     predictions_format: Annotated[str | None, typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
+    prediction_kind: Annotated[str | None, typer.Option(help="Table QA: predictions are 'sql' (default) or 'answer' lists.")] = None,
+    allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox). Required by suites that do.")] = False,
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
@@ -65,9 +67,15 @@ def eval_command(
         loader = registry.load("suites", suite)
         kwargs = {"split": split, "db_dir": db_dir, "skip_missing_db": skip_missing_db, "limit": limit}
         loaded = loader(data, **kwargs)
+        if loaded.runs_model_code and not allow_code_execution:
+            raise PermissionError(
+                f"scoring suite {loaded.name!r} runs model-written Python; pass --allow-code-execution "
+                "(programs run in the sandbox: separate process, resource limits, no network, temp dir)"
+            )
         if predictions == "gold":
             preds = {ex.id: ex.gold for ex in loaded.examples}
             pred_digest = "gold"
+            prediction_kind = prediction_kind or loaded.gold_kind
         else:
             preds = read_predictions(predictions, loaded, predictions_format)
             pred_digest = file_digest(Path(predictions))
@@ -81,6 +89,8 @@ def eval_command(
             lenient_em=lenient_em,
             soft_f1_order_free=soft_f1_order_free,
             ves_repetitions=ves_repetitions,
+            allow_code_execution=allow_code_execution,
+            prediction_kind=prediction_kind,
         )
         for name in options.metrics:
             registry.load("metrics", name)
@@ -103,11 +113,16 @@ def eval_command(
             skipped = ", ".join(f"{db} ({n})" for db, n in sorted(loaded.skipped.items()))
             typer.echo(f"skipped {sum(loaded.skipped.values())} examples with a missing database: {skipped}", err=True)
         results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh)
-    except (DataError, registry.RegistryError, FileNotFoundError, ValueError) as e:
+    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError) as e:
         _fail(str(e))
         return
     _print_table(tier_table(results, loaded.tiers))
     typer.echo(f"run: {run_dir}")
+
+
+from harness.cli_suites import suites_app  # noqa: E402
+
+app.add_typer(suites_app, name="suites")
 
 
 def main() -> None:
