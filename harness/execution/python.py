@@ -1,0 +1,569 @@
+"""The Python sandbox: run one untrusted program (model output) in a limited, separate process.
+
+>>> r = run_python("print(sum(range(10)))")
+>>> r.status, r.stdout, r.error
+('ok', '45\\n', None)
+>>> run_python("import os; os.fork()").error
+'denied by the sandbox: os.fork'
+
+``run_python`` never raises for anything the program does: it returns a
+``ProgramResult`` whose ``status`` is ``ok``, ``error`` or ``timeout``.
+
+The process
+-----------
+Each program runs in a fresh ``sys.executable -s -P -S -B -c PRELUDE`` process
+(``-P`` from Python 3.11), started with ``start_new_session=True`` in a new
+temporary directory ``T`` (``T/work`` is its working directory, ``HOME`` and
+``TMPDIR``; the program text is ``T/program.py``, its stdin ``T/stdin``). ``T`` is
+removed afterwards, whatever happens. The environment is built from nothing:
+``PATH=/usr/bin:/bin``, ``LANG=C.UTF-8``, ``HOME``, ``TMPDIR`` and
+``PYTHONHASHSEED=0``, so no variable of the harness (keys, tokens) reaches the
+program. We do not pass ``-I``: it implies ``-E``, which would ignore
+``PYTHONHASHSEED`` and make the order of sets of strings, and so printed
+output, differ from run to run; ``-s -P`` are the rest of what ``-I`` means,
+and with an environment we wrote ourselves ``-E`` has nothing left to hide.
+``-S`` (no site-packages: the standard library only) and ``-B`` (no ``.pyc``
+writes) keep the start small.
+
+Layers, each covering what the one before cannot
+------------------------------------------------
+1. **Audit hook** (``sys.addaudithook``, installed by the prelude before the
+   program's first line; hooks cannot be removed). It denies process creation
+   (``os.fork``, ``os.system``, ``os.exec``, ``os.posix_spawn``,
+   ``subprocess.Popen``...), signals (``os.kill``...), every ``socket.*`` and
+   ``ctypes.*`` event, raising resource limits, ``gc`` walks (the way to reach
+   the hook itself), links, and any write outside ``T/work``: ``open`` with a
+   write mode or flag, ``os.remove/rename/mkdir/rmdir/chmod/chown/utime/
+   truncate...``. A denied event ends the process at once (exit code
+   ``DENIED_EXIT``) with ``sandbox: denied <event>`` on stderr, so a program
+   cannot swallow the refusal and loop on it (a fork bomb in ``try/except``);
+   the result reads ``denied by the sandbox: <event>``. The hook gives clear
+   messages, but it lives inside the interpreter: CPython's own docs say it is
+   no sandbox, and code can reach a fork that raises no event
+   (``importlib.import_module("_posixsubprocess").fork_exec``).
+2. **seccomp filter** (Linux x86_64 and aarch64; installed by the prelude with
+   ``prctl``, inherited by every thread and irrevocable). The kernel refuses
+   with EPERM ``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD`` (threads
+   still work; ``clone3`` answers ENOSYS so glibc falls back to ``clone``),
+   ``execve``, ``socket``, ``kill``/``tgkill``..., ``ptrace``, raising rlimits,
+   mounts, ``mknod``, ``io_uring`` and other administrator calls; foreign
+   architectures (x32, i386) are killed. **This is what really stops a fork
+   bomb when the harness runs as root**, where ``RLIMIT_NPROC`` is not
+   enforced (CAP_SYS_RESOURCE) and the audit hook can be bypassed.
+3. **Landlock** (Linux 5.13+, when the kernel enables it; ruleset applied by
+   the prelude): file writes, removals, new files, directories, links, device
+   nodes and renames are allowed only beneath ``T/work`` (plus writing
+   ``/dev/null``), and nothing may be executed; from ABI 4 TCP bind/connect are
+   refused and from ABI 6 signals cannot leave the sandbox. Landlock binds root
+   too, so writes outside the directory fail in the kernel even if the audit
+   hook were bypassed. Reading files is not restricted.
+4. **rlimits** (set in ``preexec_fn``): ``RLIMIT_CPU`` (``cpu_s``, default the
+   wall-clock timeout + 1 s), ``RLIMIT_AS`` (``memory_mb``), ``RLIMIT_FSIZE``
+   (10 MB), ``RLIMIT_NPROC`` (16; counts the user's processes and threads and
+   does not bind root), ``RLIMIT_NOFILE`` (64), ``RLIMIT_CORE`` 0; and
+   ``PR_SET_PDEATHSIG`` so the program dies with the process that started it
+   (a scoring worker killed at its deadline).
+5. **The parent** reads stdout and stderr incrementally (``max_output_bytes``
+   over both), waits on a pidfd, and at the wall-clock deadline or the output
+   cap SIGKILLs the whole process group; the group is SIGKILLed again before
+   the leader is reaped (the leader is waited with ``WNOWAIT``, so its pid, the
+   group id, cannot be reused meanwhile).
+
+Layers 2 and 3 are best effort: where the kernel lacks them (not Linux, an old
+kernel, Landlock off) the program still runs under layers 1, 4 and 5.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DENIED_EXIT", "ProgramResult", "code_execution_allowed", "run_python"]
+
+DENIED_EXIT = 77  # sysexits EX_NOPERM: the audit hook ended the program
+FILE_SIZE_LIMIT = 10 * 2**20
+PROCESS_LIMIT = 16
+OPEN_FILES_LIMIT = 64
+_READ_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """How one program ended. ``status``: ``ok`` (exit code 0), ``error`` or ``timeout``.
+
+    ``error`` says why it was not ok ("timeout after 5 s", "exit code 1:
+    ZeroDivisionError: division by zero", "memory limit of 512 MB exceeded",
+    "output cap of N bytes exceeded", "denied by the sandbox: os.fork");
+    ``returncode`` is None when the sandbox killed the program.
+    """
+
+    status: str
+    stdout: str
+    stderr: str
+    returncode: int | None
+    elapsed_s: float
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def code_execution_allowed(options: Any) -> None:
+    """Raise PermissionError unless ``options.allow_code_execution``; executors call it first.
+
+    >>> from harness.options import EvalOptions
+    >>> code_execution_allowed(EvalOptions(allow_code_execution=True))
+    """
+    if not getattr(options, "allow_code_execution", False):
+        raise PermissionError(
+            "scoring this suite runs model-written Python; pass --allow-code-execution "
+            "(it runs in the sandbox: a separate process per program with CPU, memory, file-size "
+            "and process limits, no network, no new processes, writes only inside a temporary "
+            "directory, and a wall-clock kill)"
+        )
+
+
+def run_python(
+    source: str,
+    *,
+    stdin: str = "",
+    timeout_s: float = 5.0,
+    memory_mb: int = 512,
+    max_output_bytes: int = 1_000_000,
+    cpu_s: float | None = None,
+) -> ProgramResult:
+    """Run ``source`` as ``__main__`` in the sandbox (see the module docstring)."""
+    cpu_limit = math.ceil(cpu_s) if cpu_s is not None else math.ceil(timeout_s) + 1
+    limits = _rlimits(cpu_limit, memory_mb)
+    from harness.execution.pool import _load_prctl  # libc's prctl, looked up before the fork
+
+    prctl = _load_prctl()
+    tmp = Path(tempfile.mkdtemp(prefix="harness-py-"))
+    try:
+        workdir = tmp / "work"
+        workdir.mkdir()
+        program = tmp / "program.py"
+        program.write_text(source, encoding="utf-8", errors="replace")
+        (tmp / "stdin").write_text(stdin, encoding="utf-8", errors="replace")
+        argv = [sys.executable, "-s", "-S", "-B", *(["-P"] if sys.version_info >= (3, 11) else [])]
+        argv += ["-c", _prelude_source(), str(program), str(DENIED_EXIT)]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(workdir), "TMPDIR": str(workdir),
+               "PYTHONHASHSEED": "0"}
+        start = time.monotonic()
+        with open(tmp / "stdin", "rb") as stdin_file:
+            proc = subprocess.Popen(
+                argv, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir,
+                env=env, start_new_session=True, close_fds=True,
+                preexec_fn=functools.partial(_limit_child, limits, prctl),
+            )
+        try:
+            stopped, out, err = _pump(proc, start + timeout_s, max_output_bytes)
+        finally:
+            _reap(proc)
+        elapsed = time.monotonic() - start
+        return _result(proc.returncode, stopped, out, err, elapsed, timeout_s, memory_mb, cpu_limit,
+                       max_output_bytes)
+    finally:
+        _remove_tree(tmp)
+
+
+def _rlimits(cpu_limit: int, memory_mb: int) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) to set in the child, never above the current hard limit."""
+    wanted = [
+        (resource.RLIMIT_CPU, cpu_limit, cpu_limit + 1),
+        (resource.RLIMIT_AS, memory_mb * 2**20, memory_mb * 2**20),
+        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT, FILE_SIZE_LIMIT),
+        (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
+        (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    limits = []
+    for res, soft, hard in wanted:
+        current_hard = resource.getrlimit(res)[1]
+        if current_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        limits.append((res, soft, hard))
+    return limits
+
+
+def _limit_child(limits: list[tuple[int, int, int]], prctl: Any) -> None:
+    """preexec_fn: runs in the forked child before exec, so it only calls what is loaded."""
+    for res, soft, hard in limits:
+        resource.setrlimit(res, (soft, hard))
+    if prctl is not None:
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _pump(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[str | None, bytes, bytes]:
+    """Read both pipes until the program has exited and they are closed.
+
+    Returns (why it was stopped: 'timeout', 'cap' or None, stdout, stderr).
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
+    streams, total, exited, stopped = set(chunks), 0, False, None
+    pidfd = _pidfd_open(proc.pid)
+    with selectors.DefaultSelector() as sel:
+        for fd in streams | ({pidfd} if pidfd is not None else set()):
+            sel.register(fd, selectors.EVENT_READ)
+        try:
+            while streams or not exited:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    stopped = "timeout"
+                    break
+                # without a pidfd, wake now and then to see whether the program has exited
+                for key, _ in sel.select(remaining if pidfd is not None else min(remaining, 0.05)):
+                    if key.fd == pidfd:
+                        sel.unregister(pidfd)
+                        exited = True
+                        continue
+                    data = os.read(key.fd, _READ_CHUNK)
+                    if not data:
+                        sel.unregister(key.fd)
+                        streams.discard(key.fd)
+                        continue
+                    chunks[key.fd].append(data[: max(0, cap - total)])
+                    total += len(data)
+                if total > cap:
+                    stopped = "cap"
+                    break
+                if pidfd is None and not exited:
+                    exited = _has_exited(proc.pid)
+                if exited and streams:
+                    _kill_group(proc.pid)  # whatever still holds the pipes goes with the program
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+    if stopped:
+        _kill_group(proc.pid)
+    return stopped, b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
+
+
+def _pidfd_open(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)  # type: ignore[attr-defined]  # Linux 5.3+, Python 3.9+
+    except (AttributeError, OSError):
+        return None
+
+
+def _has_exited(pid: int) -> bool:
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Kill the group while the leader is still unreaped (so its id is not reused), then reap."""
+    if proc.returncode is None:
+        try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        _kill_group(proc.pid)
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _remove_tree(path: Path) -> None:
+    """rmtree that also gets through directories the program made unreadable."""
+
+    def retry(func: Any, target: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), 0o700)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, 0o700)
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=retry)
+
+
+def _result(
+    returncode: int, stopped: str | None, out: bytes, err: bytes, elapsed: float, timeout_s: float,
+    memory_mb: int, cpu_limit: int, cap: int,
+) -> ProgramResult:
+    stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    status, error, code = "error", None, returncode
+    if stopped == "timeout":
+        status, error, code = "timeout", f"timeout after {timeout_s:g} s", None
+    elif stopped == "cap":
+        error, code = f"output cap of {cap} bytes exceeded", None
+    elif returncode == 0:
+        status = "ok"
+    elif returncode == -signal.SIGXCPU:
+        status, error = "timeout", f"CPU time limit of {cpu_limit} s exceeded"
+    elif returncode == DENIED_EXIT and last.startswith("sandbox: denied "):
+        error = "denied by the sandbox: " + last[len("sandbox: denied "):]
+    elif last.startswith("MemoryError"):
+        error = f"memory limit of {memory_mb} MB exceeded ({last})"
+    elif returncode < 0:
+        error = f"killed by signal {_signal_name(-returncode)}"
+    else:
+        error = f"exit code {returncode}: {last}" if last else f"exit code {returncode}"
+    return ProgramResult(status, stdout, stderr, code, elapsed, error)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+@functools.cache
+def _prelude_source() -> str:
+    """The program the sandboxed interpreter runs first: the functions below, then the call."""
+    parts = [inspect.getsource(f) for f in (_install_landlock, _install_seccomp, _install_audit_hook, _sandbox_main)]
+    return "from __future__ import annotations\n\n" + "\n\n".join(parts) + "\n_sandbox_main()\n"
+
+
+# Everything below runs inside the sandboxed interpreter: each function is
+# shipped as source text, so it imports what it uses and touches no module global.
+
+
+def _sandbox_main() -> None:
+    """Read the program, install the layers, run it as __main__ with a clean traceback."""
+    import linecache
+    import os
+    import sys
+    import traceback
+    import types
+
+    program_path, denied_exit = sys.argv[1], int(sys.argv[2])
+    with open(program_path, encoding="utf-8") as f:
+        source = f.read()
+    workdir = os.getcwd()
+    linecache.cache["<program>"] = (len(source), None, source.splitlines(True), "<program>")
+    _install_landlock(workdir)
+    _install_seccomp()
+    for name in [m for m in sys.modules if m.split(".")[0] in ("ctypes", "_ctypes")]:
+        del sys.modules[name]
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"] = main
+    sys.argv = ["<program>"]
+    _install_audit_hook(workdir, denied_exit)
+    try:
+        code = compile(source, "<program>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        traceback.print_exception(type(exc), exc, None)
+        sys.exit(1)
+    try:
+        exec(code, main.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # drop this frame
+        # the innermost frames only: formatting a million-frame recursion in full takes seconds
+        traceback.print_exception(type(exc), exc, tb, limit=-50)
+        sys.exit(1)
+
+
+def _install_audit_hook(workdir: str, denied_exit: int) -> None:
+    """Deny process, signal, network and ctypes events and writes outside ``workdir``."""
+    import os
+    import sys
+
+    realpath, isabs, join, fspath, fsdecode = (
+        os.path.realpath, os.path.isabs, os.path.join, os.fspath, os.fsdecode)
+    readlink, write, exit_now, stdout = os.readlink, os.write, os._exit, sys.stdout
+    root = realpath(workdir)
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+    denied = frozenset({
+        "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+        "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "os.link", "os.symlink",
+        "resource.setrlimit", "resource.prlimit", "gc.get_objects", "gc.get_referrers",
+        "gc.get_referents", "sqlite3.load_extension", "sqlite3.enable_load_extension",
+    })
+    prefixes = ("socket.", "ctypes.")
+    # event -> (index of a path argument, index of its dir_fd argument or None), per path
+    path_events = {
+        "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.mkdir": ((0, 2),),
+        "os.rename": ((0, 2), (1, 3)), "os.chmod": ((0, 2),), "os.chown": ((0, 3),),
+        "os.utime": ((0, 3),), "os.truncate": ((0, None),), "os.chflags": ((0, None),),
+        "os.lchflags": ((0, None),), "os.setxattr": ((0, None),), "os.removexattr": ((0, None),),
+    }
+
+    def inside(path, dir_fd=None):
+        try:
+            if isinstance(path, int):
+                path = readlink(f"/proc/self/fd/{path}")
+            path = fsdecode(fspath(path))
+            if isinstance(dir_fd, int) and dir_fd >= 0 and not isabs(path):  # -1: no dir_fd
+                path = join(readlink(f"/proc/self/fd/{dir_fd}"), path)
+            resolved = realpath(path)
+        except Exception:
+            return False
+        return resolved == root or resolved.startswith(root + "/") or resolved == "/dev/null"
+
+    def deny(what):
+        try:
+            stdout.flush()
+        except BaseException:
+            pass
+        write(2, f"\nsandbox: denied {what}\n".encode("utf-8", "replace"))
+        exit_now(denied_exit)
+
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & write_flags)
+            if writes and not isinstance(path, int) and not inside(path):
+                deny(f"writing {path!r} (outside the working directory)")
+        elif event in denied or event.startswith(prefixes):
+            deny(event)
+        elif event in path_events:
+            for index, fd_index in path_events[event]:
+                dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
+                if not inside(args[index], dir_fd):
+                    deny(f"{event} on {args[index]!r} (outside the working directory)")
+
+    sys.addaudithook(hook)
+
+
+def _install_seccomp() -> bool:
+    """Kernel refusals that hold for root too: new processes, exec, sockets, signals... (Linux)."""
+    import ctypes
+    import errno
+    import os
+    import struct
+    import sys
+
+    machine = os.uname().machine
+    if not sys.platform.startswith("linux") or machine not in ("x86_64", "aarch64"):
+        return False
+    x86 = machine == "x86_64"
+    # syscall: (x86_64, aarch64); None where the architecture lacks it
+    table = {
+        "fork": (57, None), "vfork": (58, None), "execve": (59, 221), "execveat": (322, 281),
+        "socket": (41, 198), "socketpair": (53, 199), "kill": (62, 129), "tkill": (200, 130),
+        "tgkill": (234, 131), "rt_sigqueueinfo": (129, 138), "rt_tgsigqueueinfo": (297, 240),
+        "pidfd_send_signal": (424, 424), "pidfd_getfd": (438, 438), "ptrace": (101, 117),
+        "process_vm_readv": (310, 270), "process_vm_writev": (311, 271), "setrlimit": (160, 164),
+        "mknod": (133, None), "mknodat": (259, 33), "mount": (165, 40), "umount2": (166, 39),
+        "pivot_root": (155, 41), "chroot": (161, 51), "unshare": (272, 97), "setns": (308, 268),
+        "open_tree": (428, 428), "move_mount": (429, 429), "fsopen": (430, 430),
+        "fsconfig": (431, 431), "fsmount": (432, 432), "mount_setattr": (442, 442),
+        "reboot": (169, 142), "kexec_load": (246, 104), "kexec_file_load": (320, 294),
+        "init_module": (175, 105), "finit_module": (313, 273), "delete_module": (176, 106),
+        "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282),
+        "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218),
+        "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265), "iopl": (172, None),
+        "ioperm": (173, None), "swapon": (167, 224), "swapoff": (168, 225), "acct": (163, 89),
+        "settimeofday": (164, 170), "clock_settime": (227, 112), "adjtimex": (159, 171),
+        "clock_adjtime": (305, 266), "sethostname": (170, 161), "setdomainname": (171, 162),
+        "quotactl": (179, 60), "io_uring_setup": (425, 425), "io_uring_enter": (426, 426),
+        "io_uring_register": (427, 427),
+    }
+    clone, clone3, prlimit64 = (56, 435, 302) if x86 else (220, 435, 261)
+    arch = 0xC000003E if x86 else 0xC00000B7  # AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, ..., BPF_RET|K
+    allow, kill = 0x7FFF0000, 0x80000000  # SECCOMP_RET_ALLOW, SECCOMP_RET_KILL_PROCESS
+    eperm, enosys = 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS  # SECCOMP_RET_ERRNO
+
+    def op(code, k, jt=0, jf=0):
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    # seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i (low word first on these little-endian CPUs)
+    prog = [op(ld, 4), op(jeq, arch, 1, 0), op(ret, kill), op(ld, 0)]
+    if x86:
+        prog += [op(jge, 0x40000000, 0, 1), op(ret, kill)]  # the x32 ABI
+    for numbers in table.values():
+        number = numbers[0 if x86 else 1]
+        if number is not None:
+            prog += [op(jeq, number, 0, 1), op(ret, eperm)]
+    prog += [op(jeq, clone3, 0, 1), op(ret, enosys)]  # flags sit behind a pointer: make glibc use clone
+    prog += [op(jeq, clone, 0, 4), op(ld, 16), op(jset, 0x00010000, 0, 1), op(ret, allow), op(ret, eperm)]
+    # prlimit64 may read limits (new_limit, args[2], NULL) but not set them
+    prog += [op(jeq, prlimit64, 0, 6), op(ld, 32), op(jeq, 0, 0, 3), op(ld, 36), op(jeq, 0, 0, 1),
+             op(ret, allow), op(ret, eperm)]
+    prog.append(op(ret, allow))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    filters = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(filters)))
+    ulong = ctypes.c_ulong
+    if libc.prctl(38, ulong(1), ulong(0), ulong(0), ulong(0)) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, ulong(2), fprog, ulong(0), ulong(0)) == 0  # PR_SET_SECCOMP, MODE_FILTER
+
+
+def _install_landlock(workdir: str) -> bool:
+    """Allow writes beneath ``workdir`` only, and no exec, in the kernel (Landlock; root included)."""
+    import ctypes
+    import os
+    import struct
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    create, add_rule, restrict = 444, 445, 446  # the same numbers on every architecture
+    abi = syscall(create, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # LANDLOCK_CREATE_RULESET_VERSION
+    if abi < 1:
+        return False
+    execute, write_file, make_char, make_block = 1 << 0, 1 << 1, 1 << 6, 1 << 11
+    handled = execute | write_file | sum(1 << bit for bit in (4, 5, 6, 7, 8, 9, 10, 11, 12))
+    truncate = (1 << 14) if abi >= 3 else 0
+    handled |= ((1 << 13) if abi >= 2 else 0) | truncate  # REFER, TRUNCATE
+    attr = struct.pack("=Q", handled)
+    if abi >= 4:
+        attr += struct.pack("=Q", 0b11)  # handled_access_net: TCP bind and connect, none allowed
+    if abi >= 6:
+        attr += struct.pack("=Q", 0b11)  # scoped: abstract unix sockets and signals
+    ruleset = syscall(create, ctypes.create_string_buffer(attr, len(attr)), ctypes.c_size_t(len(attr)),
+                      ctypes.c_uint32(0))
+    if ruleset < 0:
+        return False
+    try:
+        rules = ((workdir, handled & ~(execute | make_char | make_block)), ("/dev/null", write_file | truncate))
+        for path, access in rules:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = struct.pack("=Qi", access, fd)  # landlock_path_beneath_attr is packed
+                buf = ctypes.create_string_buffer(rule, len(rule))
+                if syscall(add_rule, ctypes.c_int(ruleset), ctypes.c_int(1), buf, ctypes.c_uint32(0)) != 0:
+                    return False
+            finally:
+                os.close(fd)
+        ulong = ctypes.c_ulong
+        if libc.prctl(38, ulong(1), ulong(0), ulong(0), ulong(0)) != 0:  # PR_SET_NO_NEW_PRIVS
+            return False
+        return syscall(restrict, ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+    finally:
+        os.close(ruleset)

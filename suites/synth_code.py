@@ -1,0 +1,528 @@
+"""``synth-code``: TinyPy-style programs generated from a seed, with outputs from really running them.
+
+Each program is 5-25 lines of top-level Python over integer variables: assignments
+with bracketed arithmetic (``+ - * // %``, divisors are non-zero literals),
+comparisons combined with ``and``/``or``/``not``, ``if``/``elif``/``else``,
+``for`` over ``range`` with literal bounds, ``while`` loops driven by a counter
+that only the loop's last line changes (so every loop ends within a few
+iterations), nesting, and ``print``. Program ``i`` of a split is drawn from
+``random.Random(f"{seed}:{split}:{i}:{attempt}")`` at one of three generator
+levels (``i % 3``: shallow and short, two levels of nesting, three levels with
+elif chains and boolean conditions); the tier is not the level but
+:func:`suites.code_difficulty.code_tier` of the text.
+
+Every candidate runs in the project's Python sandbox (:func:`run_python`),
+batched: a chunk of programs goes to one sandbox process that runs each with ``exec``
+in fresh globals with ``sys.stdout`` captured, two chunks at a time. A candidate is
+discarded and redrawn (``attempt + 1``) if it fails, prints nothing or more than
+10 lines, prints a number of more than 6 characters, has a line count outside
+5-25, or repeats a program already taken in any split; splits are filled in the
+order dev, test, train so the evaluation splits never depend on the train size.
+
+Two suites come from the same programs (see docs/synth-code.md):
+
+- ``synth-code`` (:func:`load_synth_code`): given the program, produce its output;
+- ``synth-code-completion`` (:func:`load_synth_code_completion`): given the lines
+  before one chosen line, produce that line; also scored by the completed
+  program's output.
+
+The generated splits are cached as TinyPy files (``train.txt``, ``dev.txt``,
+``test.txt``, see :mod:`suites.tinypy`) in ``$HARNESS_CACHE``, so the cache is an
+export the ``tinypy`` loader reads, and ``data=`` takes such a folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.suite import DataError, Suite, content_hash
+from harness.types import Example
+from suites.code_difficulty import TIERS, code_features, code_metrics, code_tier
+from suites.tiny import cache_dir
+from suites.tinypy import TinyPyProgram, format_tinypy, output_example, read_tinypy
+
+GENERATOR_VERSION = 1
+SPLIT_ORDER = ("dev", "test", "train")
+DEFAULT_SIZE = 300  # programs in dev and in test; train has TRAIN_FACTOR times as many
+TRAIN_FACTOR = 20 / 3
+MIN_LINES, MAX_LINES = 5, 25
+MAX_OUTPUT_LINES, MAX_NUMBER_CHARS = 10, 6
+CHUNK = 100  # programs per sandbox process
+WORKERS = 2
+
+DATA_VARS = ["a", "b", "c", "d", "m", "n", "p", "q", "r", "s", "t", "x", "y", "z", "total", "count"]
+FOR_VARS = ["i", "j", "k"]  # by loop depth; never assigned in a body
+WHILE_VARS = ["w", "u", "v"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """Shape of the programs one generator level draws."""
+
+    max_depth: int  # deepest nesting of control blocks (the first block always reaches it)
+    lines: tuple[int, int]  # target length: no new blocks or elifs once it is reached
+    blocks: tuple[int, int]  # top-level control blocks
+    body: tuple[int, int]  # statements in a block body
+    inner_p: float  # chance a body statement is itself a block (while depth allows)
+    bool_p: float  # chance a condition combines comparisons with and/or/not
+    elif_p: float
+    else_p: float
+    loop_p: float  # chance a block is a loop rather than an if
+    while_p: float  # chance a loop is a while loop
+    variables: tuple[int, int]
+
+
+LEVELS = (
+    Level(1, (5, 9), (0, 1), (1, 2), 0.0, 0.0, 0.0, 0.3, 0.5, 0.2, (2, 3)),
+    Level(2, (9, 16), (1, 2), (1, 3), 0.3, 0.3, 0.3, 0.5, 0.5, 0.3, (2, 3)),
+    Level(3, (13, 20), (1, 2), (1, 3), 0.5, 0.6, 0.5, 0.6, 0.55, 0.4, (3, 4)),
+)
+
+
+class _Writer:
+    """Draws one program at one level; ``lines`` holds it as it grows."""
+
+    def __init__(self, rng: random.Random, level: Level):
+        self.rng, self.level = rng, level
+        self.lines: list[str] = []
+        self.vars: list[str] = []
+        self.print_budget = MAX_OUTPUT_LINES - 2  # printed lines a loop may still add at most
+        self.target = rng.randint(*level.lines)
+
+    def full(self) -> bool:
+        return len(self.lines) >= self.target
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    # expressions -----------------------------------------------------------
+    def atom(self, scope: list[str]) -> str:
+        return self.rng.choice(scope) if self.rng.random() < 0.65 else str(self.rng.randint(1, 12))
+
+    def operand(self, scope: list[str], depth: int, in_loop: bool) -> str:
+        text = self.expr(scope, depth, in_loop)
+        return f"({text})" if " " in text else text
+
+    def expr(self, scope: list[str], depth: int, in_loop: bool) -> str:
+        """Arithmetic over ``scope``; in loops ``*`` takes a literal, so values grow at most geometrically."""
+        rng = self.rng
+        if depth <= 0 or rng.random() < 0.3:
+            return self.atom(scope)
+        op = rng.choices(["+", "-", "*", "//", "%"], weights=[4, 3, 2, 1, 1])[0]
+        left = self.operand(scope, depth - 1, in_loop)
+        if op in ("//", "%"):
+            right = str(rng.randint(2, 9))
+        elif op == "*" and in_loop:
+            right = str(rng.randint(2, 4))
+        else:
+            right = self.operand(scope, depth - 1, in_loop)
+        if not any(c.isalpha() for c in left + right):  # no constant-only arithmetic
+            left = rng.choice(scope)
+        if left == right and op in ("-", "//", "%"):
+            right = str(rng.randint(2, 9))
+        return f"{left} {op} {right}"
+
+    def comparison(self, scope: list[str]) -> str:
+        rng = self.rng
+        name = rng.choice(scope)
+        if rng.random() < 0.25:
+            k = rng.randint(2, 5)
+            return f"{name} % {k} {rng.choice(['==', '!='])} {rng.randint(0, k - 1)}"
+        others = [v for v in scope if v != name]
+        right = rng.choice(others) if others and rng.random() < 0.3 else str(rng.randint(0, 20))
+        left = self.operand(scope, 1, False) if rng.random() < 0.3 else name
+        if not any(c.isalpha() for c in left):
+            left = name
+        return f"{left} {rng.choice(['<', '<=', '>', '>=', '==', '!='])} {right}"
+
+    def condition(self, scope: list[str]) -> str:
+        rng = self.rng
+        if rng.random() >= self.level.bool_p:
+            return self.comparison(scope)
+        kind = rng.choice(["and", "or", "not"])
+        if kind == "not":
+            return f"not ({self.comparison(scope)})"
+        parts = [self.comparison(scope) for _ in range(rng.choice([2, 2, 3]))]
+        return f" {kind} ".join(parts)
+
+    # statements ------------------------------------------------------------
+    def simple(self, indent: int, scope: list[str], in_loop: bool) -> None:
+        rng = self.rng
+        target = rng.choice(self.vars)
+        kind = rng.random()
+        if kind < 0.4:
+            value = self.expr(scope, 2, in_loop)
+            while value == target:
+                value = self.expr(scope, 2, in_loop)
+            self.emit(indent, f"{target} = {value}")
+        elif kind < 0.75:
+            self.emit(indent, f"{target} {rng.choice(['+=', '-='])} {self.expr(scope, 1, in_loop)}")
+        elif in_loop:
+            self.emit(indent, f"{target} = {self.operand(scope, 2, True)} % {rng.randint(5, 50)}")
+        else:
+            self.emit(indent, f"{target} = {self.expr(scope, 3, False)}")
+
+    def maybe_print(self, indent: int, scope: list[str], iterations: int) -> bool:
+        """A print inside a block, if the output budget allows ``iterations`` more lines."""
+        if iterations > self.print_budget or self.rng.random() >= 0.3:
+            return False
+        self.print_budget -= iterations
+        self.emit(indent, f"print({', '.join(self.rng.sample(scope, min(len(scope), self.rng.randint(1, 2))))})")
+        return True
+
+    def body(self, depth: int, scope: list[str], iterations: int, must_nest: bool) -> None:
+        """Statements of a block at nesting ``depth`` (its lines are indented ``depth``)."""
+        count = 1 if self.full() else self.rng.randint(*self.level.body)
+        nest_at = self.rng.randrange(count) if must_nest and depth < self.level.max_depth else -1
+        printed = False
+        for index in range(count):
+            inner = depth < self.level.max_depth and not self.full() and self.rng.random() < self.level.inner_p
+            if index == nest_at or inner:
+                self.block(depth, scope, iterations, must_nest and index == nest_at)
+            elif not printed and self.maybe_print(depth, scope, max(iterations, 1)):
+                printed = True
+            else:
+                self.simple(depth, scope, iterations > 1)
+
+    def block(self, indent: int, scope: list[str], iterations: int, must_nest: bool) -> None:
+        """One control block whose header is indented ``indent``; ``iterations`` of enclosing loops."""
+        rng, level = self.rng, self.level
+        loops = sum(1 for name in scope if name in FOR_VARS + WHILE_VARS)
+        if rng.random() >= level.loop_p or loops >= len(FOR_VARS):
+            self.emit(indent, f"if {self.condition(scope)}:")
+            self.body(indent + 1, scope, iterations, must_nest)
+            while not self.full() and rng.random() < level.elif_p:
+                self.emit(indent, f"elif {self.condition(scope)}:")
+                self.body(indent + 1, scope, iterations, False)
+            if not self.full() and rng.random() < level.else_p:
+                self.emit(indent, "else:")
+                self.body(indent + 1, scope, iterations, False)
+            return
+        times = rng.randint(2, 6)
+        if rng.random() < level.while_p:
+            counter = WHILE_VARS[loops]
+            step = rng.randint(1, 3)
+            if rng.random() < 0.5:
+                self.emit(indent, f"{counter} = 0")
+                test = f"{counter} < {times * step}"
+                update = f"{counter} += {step}"
+            else:
+                self.emit(indent, f"{counter} = {times * step}")
+                test = f"{counter} > 0"
+                update = f"{counter} -= {step}"
+            if rng.random() < level.bool_p:
+                test = f"{test} and {self.comparison(scope)}"
+            self.emit(indent, f"while {test}:")
+            self.body(indent + 1, scope + [counter], iterations * times or times, must_nest)
+            self.emit(indent + 1, update)
+            return
+        var = FOR_VARS[loops]
+        start = rng.choice([0, 0, 1, 2])
+        step = rng.choice([1, 1, 1, 2])
+        stop = start + step * times
+        if start == 0 and step == 1:
+            header = f"range({stop})"
+        elif step == 1:
+            header = f"range({start}, {stop})"
+        else:
+            header = f"range({start}, {stop}, {step})"
+        self.emit(indent, f"for {var} in {header}:")
+        self.body(indent + 1, scope + [var], iterations * times or times, must_nest)
+
+    def program(self) -> str:
+        rng, level = self.rng, self.level
+        self.vars = rng.sample(DATA_VARS, rng.randint(*level.variables))
+        for index, name in enumerate(self.vars):
+            earlier = self.vars[:index]
+            value = self.expr(earlier, 1, False) if earlier and rng.random() < 0.3 else str(rng.randint(0, 15))
+            self.emit(0, f"{name} = {value}")
+        blocks = rng.randint(*level.blocks)
+        steps = ["block"] * blocks + ["simple"] * rng.randint(1 if blocks == 0 else 0, 2)
+        rng.shuffle(steps)
+        for index, step in enumerate(steps):
+            if step == "block" and (index == steps.index("block") or not self.full()):
+                self.block(0, list(self.vars), 0, must_nest=index == steps.index("block"))
+            else:
+                self.simple(0, list(self.vars), False)
+        while len(self.lines) < MIN_LINES - 1:
+            self.simple(0, list(self.vars), False)
+        shown = rng.sample(self.vars, min(len(self.vars), rng.randint(1, 2)))
+        if rng.random() < 0.2:
+            self.emit(0, f"print({self.comparison(list(self.vars))})")
+        self.emit(0, f"print({', '.join(shown)})")
+        return "\n".join(self.lines) + "\n"
+
+
+def draw_program(seed: int, split: str, index: int, attempt: int) -> str:
+    """Candidate ``attempt`` for program ``index`` of ``split``: a pure function of its arguments.
+
+    >>> draw_program(0, "dev", 0, 0) == draw_program(0, "dev", 0, 0)
+    True
+    >>> compile(draw_program(3, "train", 7, 2), "<p>", "exec") is not None
+    True
+    """
+    return _Writer(random.Random(f"{seed}:{split}:{index}:{attempt}"), LEVELS[index % len(LEVELS)]).program()
+
+
+# running ---------------------------------------------------------------------
+_DRIVER = """\
+import contextlib, io, json, sys
+results = []
+for source in json.loads(sys.stdin.read()):
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(source, "<program>", "exec"), {"__name__": "__main__"})
+        results.append(["ok", buffer.getvalue()])
+    except Exception as error:
+        results.append(["error", type(error).__name__ + ": " + str(error)])
+sys.stdout.write(json.dumps(results))
+"""
+
+
+def _run_one(program: str) -> str | None:
+    from harness.execution.python import run_python
+
+    result = run_python(program, timeout_s=5.0)
+    return result.stdout if result.status == "ok" else None
+
+
+def _run_chunk(programs: list[str]) -> list[str | None]:
+    """Outputs of ``programs`` from one sandbox process (None where a program failed).
+
+    If the batch process itself fails, each program is run in its own process.
+    """
+    from harness.execution.python import run_python
+
+    result = run_python(_DRIVER, stdin=json.dumps(programs), timeout_s=60.0)
+    if result.status == "ok":
+        try:
+            runs = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            runs = None
+        if isinstance(runs, list) and len(runs) == len(programs):
+            return [output if status == "ok" else None for status, output in runs]
+    return [_run_one(program) for program in programs]
+
+
+def run_programs(programs: list[str]) -> list[str | None]:
+    """Printed outputs of ``programs`` from the sandbox, in order; None where a run failed."""
+    chunks = [programs[i : i + CHUNK] for i in range(0, len(programs), CHUNK)]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return [output for outputs in pool.map(_run_chunk, chunks) for output in outputs]
+
+
+def acceptable_output(output: str | None) -> bool:
+    """A few short printed values: 1 to 10 lines, no number longer than 6 characters.
+
+    >>> acceptable_output("3\\n-12 True\\n"), acceptable_output(""), acceptable_output("1234567\\n")
+    (True, False, False)
+    """
+    if not output:
+        return False
+    lines = output.splitlines()
+    return len(lines) <= MAX_OUTPUT_LINES and all(len(token) <= MAX_NUMBER_CHARS for token in output.split())
+
+
+# generating splits -------------------------------------------------------------
+def split_sizes(size: int | None = None) -> dict[str, int]:
+    """Programs per split: ``size`` in dev and in test (default 300), 20/3 as many in train.
+
+    >>> split_sizes(), split_sizes(30)
+    ({'dev': 300, 'test': 300, 'train': 2000}, {'dev': 30, 'test': 30, 'train': 200})
+    """
+    size = DEFAULT_SIZE if size is None else size
+    if size < 0:
+        raise ValueError(f"size must be >= 0, got {size}")
+    return {"dev": size, "test": size, "train": round(size * TRAIN_FACTOR)}
+
+
+def generate_splits(seed: int = 0, size: int | None = None) -> dict[str, list[tuple[str, str]]]:
+    """``(program, output)`` pairs per split, every output from a sandbox run.
+
+    Deterministic: candidates are pure functions of (seed, split, index, attempt),
+    and failures and duplicates are resolved in split order, then index order.
+    """
+    sizes = split_sizes(size)
+    chosen: dict[tuple[str, int], tuple[str, str]] = {}
+    attempts = {(split, index): 0 for split in SPLIT_ORDER for index in range(sizes[split])}
+    taken: set[str] = set()  # every program text drawn so far: accepted or already failed
+    pending = list(attempts)
+    while pending:
+        candidates = []
+        for key in pending:
+            while True:
+                program = draw_program(seed, key[0], key[1], attempts[key])
+                lines = program.count("\n")
+                if MIN_LINES <= lines <= MAX_LINES and program not in taken:
+                    break
+                attempts[key] += 1
+            taken.add(program)
+            candidates.append(program)
+        outputs = run_programs(candidates)
+        retry = []
+        for key, program, output in zip(pending, candidates, outputs):
+            if acceptable_output(output):
+                chosen[key] = (program, output)
+            else:
+                attempts[key] += 1
+                retry.append(key)
+        pending = retry
+    return {split: [chosen[(split, i)] for i in range(sizes[split])] for split in SPLIT_ORDER}
+
+
+def export_synth_code(folder: str | Path, seed: int = 0, size: int | None = None) -> Path:
+    """Generate the splits and write them as TinyPy files ``<split>.txt`` in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, pairs in generate_splits(seed, size).items():
+        with (folder / f"{split}.txt").open("w", encoding="utf-8", newline="\n") as f:
+            f.write(format_tinypy(pairs))
+    return folder
+
+
+def synth_code_folder(seed: int = 0, size: int | None = None) -> Path:
+    """The cached export for ``(seed, size)``, generated atomically on first use."""
+    size = DEFAULT_SIZE if size is None else size
+    folder = cache_dir() / f"synth-code-v{GENERATOR_VERSION}-seed{seed}-size{size}"
+    if not all((folder / f"{split}.txt").is_file() for split in SPLIT_ORDER):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".synth-code-", dir=folder.parent))
+        try:
+            export_synth_code(staging, seed, size)
+            try:
+                os.replace(staging, folder)
+            except OSError:  # another process won the race
+                pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+# loaders -----------------------------------------------------------------------
+def _read_split(data: str | Path | None, split: str, seed: int, size: int | None) -> tuple[Path, list[TinyPyProgram]]:
+    folder = Path(data) if data is not None else synth_code_folder(seed, size)
+    path = folder if folder.is_file() else folder / f"{split}.txt"
+    if not path.is_file():
+        found = sorted(p.stem for p in folder.glob("*.txt")) if folder.is_dir() else []
+        raise DataError(f"{path}: no split {split!r} here (splits: {', '.join(found) or 'none'})")
+    return path, read_tinypy(path)
+
+
+def _suite(name: str, path: Path, examples: list[Example], limit: int | None, **settings) -> Suite:
+    ids = [e.id for e in examples]
+    return Suite(
+        name=name,
+        examples=examples if limit is None else examples[:limit],
+        version=content_hash(path.read_bytes()),
+        tiers=list(TIERS),
+        source=str(path),
+        source_ids=ids,
+        tag_sql_features=False,
+        **settings,
+    )
+
+
+def load_synth_code(
+    data: str | Path | None = None,
+    *,
+    split: str = "dev",
+    seed: int = 0,
+    size: int | None = None,
+    db_dir: str | Path | None = None,
+    skip_missing_db: bool = False,
+    limit: int | None = None,
+) -> Suite:
+    """Code execution: the question is a program, the gold its printed output.
+
+    ``data`` is a folder written by :func:`export_synth_code` (or one TinyPy
+    file); without it the suite for ``seed`` and ``size`` is generated and cached.
+    ``db_dir`` and ``skip_missing_db`` are ignored (no databases).
+    """
+    path, blocks = _read_split(data, split, seed, size)
+    examples = [output_example(block, f"{split}-{i}", "synth-code") for i, block in enumerate(blocks)]
+    return _suite(
+        "synth-code", path, examples, limit,
+        semantics="output", metrics=["output_acc"], task="code-output", runs_model_code=False, gold_kind="output",
+    )
+
+
+def completion_line(program: str) -> int:
+    """The 0-based index of the line to complete: a non-blank line other than the first, drawn from the text.
+
+    >>> completion_line("a = 1\\nb = 2\\nprint(a)\\n") in (1, 2)
+    True
+    """
+    lines = program.split("\n")[:-1] if program.endswith("\n") else program.split("\n")
+    candidates = [k for k, line in enumerate(lines) if k > 0 and line.strip()]
+    if not candidates:
+        raise ValueError("a program needs a non-blank line after its first to complete")
+    return random.Random(f"completion:{program}").choice(candidates)
+
+
+def completion_example(program: str, output: str, example_id: str, suite: str) -> Example:
+    """Line completion: question = the lines before the chosen one, gold = that line (no newline).
+
+    ``metadata["suffix"]`` starts with the newline ending the gold line, so
+    ``question + gold + suffix == program`` and ``question + prediction + suffix``
+    is the completed program.
+
+    >>> e = completion_example("a = 1\\nb = a + 1\\nprint(b)\\n", "2\\n", "dev-0", "s")
+    >>> e.question + e.gold + e.metadata["suffix"] == e.metadata["program"]
+    True
+    """
+    k = completion_line(program)
+    lines = program.split("\n")
+    metrics = code_metrics(program)
+    return Example(
+        id=example_id,
+        suite=suite,
+        db_id="",
+        question="".join(line + "\n" for line in lines[:k]),
+        gold=lines[k],
+        tier=code_tier(program),
+        features=code_features(program),
+        metadata={
+            "suffix": "\n" + "\n".join(lines[k + 1 :]),
+            "output": output,
+            "program": program,
+            "line": k,
+            "difficulty": math.inf if metrics is None else metrics.difficulty,
+        },
+    )
+
+
+def load_synth_code_completion(
+    data: str | Path | None = None,
+    *,
+    split: str = "dev",
+    seed: int = 0,
+    size: int | None = None,
+    db_dir: str | Path | None = None,
+    skip_missing_db: bool = False,
+    limit: int | None = None,
+) -> Suite:
+    """Line-level completion over the same programs as :func:`load_synth_code`.
+
+    Scored by exact match of the line (``next_line_em``) and by the output of
+    ``question + prediction + metadata["suffix"]`` against ``metadata["output"]``
+    (``output_acc``), which runs model-written code in the sandbox.
+    """
+    path, blocks = _read_split(data, split, seed, size)
+    examples = [
+        completion_example(block.program, block.output, f"{split}-{i}", "synth-code-completion")
+        for i, block in enumerate(blocks)
+    ]
+    return _suite(
+        "synth-code-completion", path, examples, limit,
+        semantics="completion", metrics=["next_line_em", "output_acc"], task="code-completion",
+        runs_model_code=True, gold_kind="line",
+    )
