@@ -211,7 +211,8 @@ def _limit_child(limits: list[tuple[int, int, int]], prctl: Any) -> None:
 def _pump(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[str | None, bytes, bytes]:
     """Read both pipes until the program has exited and they are closed.
 
-    Returns (why it was stopped: 'timeout', 'cap' or None, stdout, stderr).
+    Returns (why it was stopped: 'timeout', 'cap' or None, stdout, stderr); the
+    caller then kills the group (``_reap``).
     """
     assert proc.stdout is not None and proc.stderr is not None
     chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
@@ -249,8 +250,6 @@ def _pump(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[str | None
         finally:
             if pidfd is not None:
                 os.close(pidfd)
-    if stopped:
-        _kill_group(proc.pid)
     return stopped, b"".join(chunks[proc.stdout.fileno()]), b"".join(chunks[proc.stderr.fileno()])
 
 
@@ -274,13 +273,16 @@ def _kill_group(pgid: int) -> None:
 
 
 def _reap(proc: subprocess.Popen) -> None:
-    """Kill the group while the leader is still unreaped (so its id is not reused), then reap."""
-    if proc.returncode is None:
-        try:
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-        except ChildProcessError:
-            pass
-        _kill_group(proc.pid)
+    """Kill the group while the leader is still unreaped (so its id is not reused), then reap.
+
+    The leader has normally exited already; killing its group then ends anything it left.
+    """
+    _kill_group(proc.pid)
+    try:
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:
+        pass
+    _kill_group(proc.pid)
     proc.wait()
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
@@ -301,7 +303,10 @@ def _remove_tree(path: Path) -> None:
         except OSError:
             pass
 
-    shutil.rmtree(path, onerror=retry)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
 
 
 def _result(
