@@ -12,12 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.execution.python import (
-    _install_landlock,
-    _install_seccomp,
-    code_execution_allowed,
-    run_python,
-)
+from harness.execution.python import code_execution_allowed, run_python
+from harness.execution.sandbox_child import _install_landlock, _install_seccomp
 from harness.options import EvalOptions
 
 LINUX = sys.platform.startswith("linux")
