@@ -8,7 +8,8 @@ Three formats:
   end are ignored, and a blank line elsewhere is an empty prediction.
 - ``bird``: BIRD's JSON, ``{"0": "SQL\\t----- bird -----\\tdb_id", ...}``, keyed by
   the position of the question in the suite file.
-- ``jsonl``: one ``{"id": ..., "sql": ...}`` object per line.
+- ``jsonl``: one ``{"id": ..., "sql": ...}`` object per line (``"prediction"``
+  may stand for ``"sql"``, for suites whose predictions are not SQL).
 
 Any count, id or db_id mismatch is an error naming both files and the first
 offending id: a partial file never yields a partial score.
@@ -121,12 +122,13 @@ def _read_bird(path: Path, suite: Suite) -> dict[str, str]:
 def _read_jsonl_predictions(path: Path) -> dict[str, str]:
     preds: dict[str, str] = {}
     for lineno, record in read_jsonl(path):
-        if not isinstance(record, dict) or "id" not in record or "sql" not in record:
-            raise DataError(f'{path}:{lineno}: expected an object with "id" and "sql"')
+        field = "sql" if isinstance(record, dict) and "sql" in record else "prediction"
+        if not isinstance(record, dict) or "id" not in record or field not in record:
+            raise DataError(f'{path}:{lineno}: expected an object with "id" and "sql" (or "prediction")')
         key = str(record["id"])
         if key in preds:
             raise DataError(f"{path}:{lineno}: id {key} appears twice")
-        preds[key] = str(record["sql"] or "")
+        preds[key] = str(record[field] or "")
     return preds
 
 
