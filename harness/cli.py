@@ -29,12 +29,28 @@ def _print_table(rows: list[list[str]]) -> None:
         typer.echo("  ".join(cells))
 
 
+def parse_suite_args(pairs: list[str]) -> dict[str, object]:
+    """``["seed=3", "size=tiny"]`` -> ``{"seed": 3, "size": "tiny"}`` (integers where they parse).
+
+    >>> parse_suite_args(["seed=3", "size=tiny"])
+    {'seed': 3, 'size': 'tiny'}
+    """
+    parsed: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--suite-arg {pair!r}: expected KEY=VALUE")
+        parsed[key.strip().replace("-", "_")] = int(value) if value.lstrip("-").isdigit() else value
+    return parsed
+
+
 @app.command("eval")
 def eval_command(
     suite: Annotated[str, typer.Option(help="Suite name: spider, bird, tiny, or a plugin's.")] = "tiny",
     predictions: Annotated[str, typer.Option(help="Predictions file (.sql lines, BIRD .json, .jsonl), or 'gold' to score the gold SQL.")] = "gold",
     data: Annotated[str | None, typer.Option(help="Suite folder in its official layout, a saved dataset, or a dataset id.")] = None,
     split: Annotated[str, typer.Option(help="Split: dev, train, mini_dev (BIRD).")] = "dev",
+    suite_arg: Annotated[list[str] | None, typer.Option("--suite-arg", "-S", help="KEY=VALUE passed to the suite loader, e.g. -S seed=3 -S size=large.")] = None,
     db_dir: Annotated[Path | None, typer.Option(help="Database folder, if not the layout's default.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 1,
     semantics: Annotated[str | None, typer.Option(help="Execution-accuracy rules: spider or bird (default: the suite's).")] = None,
@@ -66,7 +82,13 @@ def eval_command(
     try:
         loader = registry.load("suites", suite)
         kwargs = {"split": split, "db_dir": db_dir, "skip_missing_db": skip_missing_db, "limit": limit}
-        loaded = loader(data, **kwargs)
+        kwargs.update(parse_suite_args(suite_arg or []))
+        try:
+            loaded = loader(data, **kwargs)
+        except TypeError as e:
+            if "unexpected keyword argument" not in str(e):
+                raise
+            raise ValueError(f"suite {suite!r} does not take that --suite-arg: {e}") from e
         if loaded.runs_model_code and not allow_code_execution:
             raise PermissionError(
                 f"scoring suite {loaded.name!r} runs model-written Python; pass --allow-code-execution "
@@ -102,6 +124,7 @@ def eval_command(
             "suite_version": loaded.version,
             "data": str(Path(data).resolve()) if data and Path(data).exists() else data,
             "split": split,
+            "suite_args": sorted(suite_arg or []),
             "predictions": str(Path(predictions).resolve()) if predictions != "gold" else "gold",
             "predictions_digest": pred_digest,
             "options": asdict(options),

@@ -77,6 +77,7 @@ def load_spider(
                 suite="spider",
                 db_id=db_id,
                 question=record["question"],
+                evidence=record.get("evidence", "") or "",
                 gold=record["query"],
                 db_paths=instances[db_id],
             )

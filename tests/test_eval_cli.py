@@ -126,7 +126,8 @@ def test_bad_inputs_exit_2_naming_the_file(tmp_path, tiny_dir):
     proc = harness("eval", "--suite", "spider", "--data", str(tiny_dir), "--predictions", str(missing), "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and str(missing) in proc.stderr
     proc = harness("eval", "--suite", "nosuch", "--out", str(tmp_path / "r"))
-    assert proc.returncode == 2 and "available: bird, spider, tiny" in proc.stderr
+    assert proc.returncode == 2 and "no suite named 'nosuch'" in proc.stderr
+    assert "available: bird, cruxeval, spider, synth-code" in proc.stderr
 
 
 def test_default_tiny_suite_runs_without_arguments(tmp_path):
@@ -138,3 +139,12 @@ def test_default_tiny_suite_runs_without_arguments(tmp_path):
 def test_spider_without_data_says_what_to_pass(tmp_path):
     proc = harness("eval", "--suite", "spider", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "needs --data" in proc.stderr
+
+
+def test_suite_args_reach_the_loader(tmp_path):
+    out = tmp_path / "r"
+    proc = harness("eval", "--suite", "synth-sql", "-S", "size=tiny", "-S", "seed=3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "run.json").read_text())["spec"]["suite_args"] == ["seed=3", "size=tiny"]
+    proc = harness("eval", "--suite", "synth-sql", "-S", "colour=blue", "--out", str(tmp_path / "r2"))
+    assert proc.returncode == 2 and "does not take that --suite-arg" in proc.stderr
