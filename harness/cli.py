@@ -46,7 +46,7 @@ def parse_suite_args(pairs: list[str]) -> dict[str, object]:
 
 @app.command("eval")
 def eval_command(
-    suite: Annotated[str, typer.Option(help="Suite name: spider, bird, tiny, or a plugin's.")] = "tiny",
+    suite: Annotated[str, typer.Option(help="Suite name (see harness suites); default: the generated synth-sql.")] = "synth-sql",
     predictions: Annotated[str, typer.Option(help="Predictions file (.sql lines, BIRD .json, .jsonl), or 'gold' to score the gold SQL.")] = "gold",
     data: Annotated[str | None, typer.Option(help="Suite folder in its official layout, a saved dataset, or a dataset id.")] = None,
     split: Annotated[str, typer.Option(help="Split: dev, train, mini_dev (BIRD).")] = "dev",

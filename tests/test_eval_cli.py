@@ -130,10 +130,12 @@ def test_bad_inputs_exit_2_naming_the_file(tmp_path, tiny_dir):
     assert "available: bird, cruxeval, spider, synth-code" in proc.stderr
 
 
-def test_default_tiny_suite_runs_without_arguments(tmp_path):
-    proc = harness("eval", cwd=tmp_path, env={**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")})
+def test_default_suite_runs_without_arguments(tmp_path):
+    proc = harness("eval", "-j", "2", cwd=tmp_path, env={**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr
-    assert "run: runs/eval-tiny-" in proc.stdout
+    assert "run: runs/eval-synth-sql-" in proc.stdout
+    results = json.loads(next((tmp_path / "runs").glob("eval-synth-sql-*/results.json")).read_text())
+    assert results["overall"]["metrics"] == {"ex": 1.0, "em": 1.0}
 
 
 def test_spider_without_data_says_what_to_pass(tmp_path):
