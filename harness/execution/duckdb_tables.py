@@ -65,6 +65,7 @@ one thread at a time.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import datetime as dt
 import io
@@ -95,6 +96,7 @@ __all__ = [
     "DEFAULT_MAX_MEMORY_BYTES",
     "TABLE_NAME",
     "Column",
+    "close_all",
     "TableError",
     "TableInfo",
     "infer_column",
@@ -392,6 +394,24 @@ _cache = _TableCache(CACHE_SIZE)
 def table_connection(path: str | Path) -> tuple[duckdb.DuckDBPyConnection, TableInfo]:
     """The cached connection and TableInfo for the CSV at ``path`` (TableError if unreadable)."""
     return _cache.get(path)
+
+
+def close_all() -> None:
+    """Close this process's cached tables and its engine (run at exit; a later query starts afresh)."""
+    global _engine
+    with _cache.lock:
+        if _cache.pid == os.getpid():
+            for conn, _ in _cache.entries.values():
+                conn.close()
+        _cache.entries = OrderedDict()
+        _cache.pid = os.getpid()
+    with _engine_lock:
+        if _engine is not None and _engine[0] == os.getpid():
+            _engine[1].close()
+        _engine = None
+
+
+atexit.register(close_all)
 
 
 def _describe(exc: BaseException) -> str:
