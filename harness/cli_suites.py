@@ -18,11 +18,17 @@ def _load(name: str, data: str | None, split: str):
     return registry.load("suites", name)(data, split=split)
 
 
+def _resolve_tiers(suite) -> None:
+    """Fill in tiers computed from the gold (Spider hardness), as scoring would."""
+    if suite.resolve_tier is not None:
+        for example in suite.examples:
+            if example.tier is None:
+                example.tier = suite.resolve_tier(example, suite.context)
+
+
 def _tier_counts(suite) -> str:
     counts = Counter(ex.tier for ex in suite.examples)
     known = [t for t in suite.tiers if t in counts] + sorted(str(t) for t in counts if t not in suite.tiers)
-    if counts and not any(t is not None for t in counts):
-        return "tiers computed when scored"
     return ", ".join(f"{t} {counts[t]}" for t in known)
 
 
@@ -46,6 +52,7 @@ def list_suites(
         except Exception as e:  # a broken plugin must not hide the others
             typer.echo(f"{name:24} failed to load: {type(e).__name__}: {e}")
             continue
+        _resolve_tiers(suite)
         typer.echo(f"{name:24} {suite.task:16} {len(suite.examples):6} examples  {_tier_counts(suite)}")
 
 
@@ -65,10 +72,7 @@ def show(
     except (DataError, registry.RegistryError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    if suite.resolve_tier is not None:
-        for example in suite.examples:
-            if example.tier is None:
-                example.tier = suite.resolve_tier(example, suite.context)
+    _resolve_tiers(suite)
     typer.echo(f"{suite.name}: {len(suite.examples)} examples ({split}), task {suite.task}, tiers: {_tier_counts(suite)}")
     shown: Counter[str] = Counter()
     for example in suite.examples:

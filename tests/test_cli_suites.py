@@ -10,7 +10,10 @@ def test_suites_lists_every_registered_suite_with_size_and_tiers():
     assert proc.returncode == 0, proc.stderr
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
     assert "needs --data" in lines["spider"] and "needs --data" in lines["bird"]
-    assert "30 examples" in lines["tiny"]
+    assert "30 examples  easy 12, medium 9, hard 6, extra 3" in lines["tiny"]
+    assert "384 examples  easy 96, medium 96, hard 96, extra 96" in lines["synth-sql"]
+    for name in ("synth-code", "synth-code-completion", "synth-table", "synth-sql-bird"):
+        assert "examples" in lines[name]
     assert not [line for line in lines.values() if "failed to load" in line], proc.stdout
 
 
