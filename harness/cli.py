@@ -16,32 +16,17 @@ def _root() -> None:
     """Train and score Text-to-SQL and code models."""
 
 
-def _fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _print_table(rows: list[list[str]]) -> None:
+def print_table(rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     first = max(widths[0], 20)
     for row in rows:
         cells = [row[0].ljust(first)] + [c.rjust(max(w, 8)) for c, w in zip(row[1:], widths[1:])]
         typer.echo("  ".join(cells))
-
-
-def parse_suite_args(pairs: list[str]) -> dict[str, object]:
-    """``["seed=3", "size=tiny"]`` -> ``{"seed": 3, "size": "tiny"}`` (integers where they parse).
-
-    >>> parse_suite_args(["seed=3", "size=tiny"])
-    {'seed': 3, 'size': 'tiny'}
-    """
-    parsed: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--suite-arg {pair!r}: expected KEY=VALUE")
-        parsed[key.strip().replace("-", "_")] = int(value) if value.lstrip("-").isdigit() else value
-    return parsed
 
 
 @app.command("eval")
@@ -72,6 +57,7 @@ def eval_command(
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
+    from harness.cli_common import load_suite, report_skipped, require_code_opt_in
     from harness.evaluate import evaluate
     from harness.options import EvalOptions
     from harness.predictions import read_predictions
@@ -80,20 +66,9 @@ def eval_command(
     from harness.suite import DataError, file_digest
 
     try:
-        loader = registry.load("suites", suite)
-        kwargs = {"split": split, "db_dir": db_dir, "skip_missing_db": skip_missing_db, "limit": limit}
-        kwargs.update(parse_suite_args(suite_arg or []))
-        try:
-            loaded = loader(data, **kwargs)
-        except TypeError as e:
-            if "unexpected keyword argument" not in str(e):
-                raise
-            raise ValueError(f"suite {suite!r} does not take that --suite-arg: {e}") from e
-        if loaded.runs_model_code and not allow_code_execution:
-            raise PermissionError(
-                f"scoring suite {loaded.name!r} runs model-written Python; pass --allow-code-execution "
-                "(programs run in the sandbox: separate process, resource limits, no network, temp dir)"
-            )
+        loaded = load_suite(suite, data, split=split, db_dir=db_dir, skip_missing_db=skip_missing_db,
+                            limit=limit, suite_args=suite_arg or [])
+        require_code_opt_in(loaded, allow_code_execution)
         if predictions == "gold":
             preds = {ex.id: ex.gold for ex in loaded.examples}
             pred_digest = "gold"
@@ -132,19 +107,19 @@ def eval_command(
             "limit": limit,
         }
         run_dir = out or Path("runs") / f"eval-{loaded.name}-{spec_hash(spec)[:10]}"
-        if loaded.skipped:
-            skipped = ", ".join(f"{db} ({n})" for db, n in sorted(loaded.skipped.items()))
-            typer.echo(f"skipped {sum(loaded.skipped.values())} examples with a missing database: {skipped}", err=True)
+        report_skipped(loaded)
         results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh)
     except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError) as e:
-        _fail(str(e))
+        fail(str(e))
         return
-    _print_table(tier_table(results, loaded.tiers))
+    print_table(tier_table(results, loaded.tiers))
     typer.echo(f"run: {run_dir}")
 
 
+from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
 
+app.command("run")(run_command)
 app.add_typer(suites_app, name="suites")
 
 

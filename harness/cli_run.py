@@ -1,0 +1,116 @@
+"""``harness run``: train a candidate with a method (``none``: the model as it is),
+generate its predictions for a suite, score them, and record the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def run_command(
+    suite: Annotated[str, typer.Option(help="Suite name (see harness suites).")] = "synth-sql",
+    method: Annotated[str, typer.Option(help="Training method; 'none' scores the model as it is.")] = "none",
+    model: Annotated[str | None, typer.Option(help="Checkpoint folder, hub id, server URL, predictions file, or 'gold'.")] = None,
+    runner: Annotated[str | None, typer.Option(help="transformers, vllm, openai, replay, gold (default: from --model).")] = None,
+    runner_arg: Annotated[list[str] | None, typer.Option("--runner-arg", "-R", help="KEY=VALUE for the runner, e.g. -R device=cpu -R base_url=http://...")] = None,
+    data: Annotated[str | None, typer.Option(help="Suite folder, for suites that need one.")] = None,
+    split: Annotated[str, typer.Option(help="Split to score.")] = "dev",
+    suite_arg: Annotated[list[str] | None, typer.Option("--suite-arg", "-S", help="KEY=VALUE for the suite loader.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N examples.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per completion.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 for greedy decoding.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
+    n: Annotated[int, typer.Option(help="Samples per prompt (the first is scored).")] = 1,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (sampled outputs are cached only with one).")] = None,
+    shots: Annotated[int, typer.Option(help="Few-shot examples from the train split.")] = 0,
+    sample_rows: Annotated[int, typer.Option(help="Sample rows per table in SQL prompts.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generate call.")] = 16,
+    cache: Annotated[bool, typer.Option(help="Reuse reproducible generations across runs.")] = True,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Scoring worker processes.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds per query or program when scoring.")] = 30.0,
+    metrics: Annotated[str | None, typer.Option(help="Comma-separated metrics (default: the suite's).")] = None,
+    prediction_kind: Annotated[str | None, typer.Option(help="Table QA: the model writes 'sql' (default) or 'answer'.")] = None,
+    allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/run-<suite>-<method>-<spec hash>).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
+) -> None:
+    """Train (or not), generate, score and record one candidate on a suite."""
+    from dataclasses import asdict
+
+    from harness import registry
+    from harness.cli import fail, print_table
+    from harness.cli_common import load_suite, parse_suite_args, report_skipped, require_code_opt_in
+    from harness.evaluate import evaluate
+    from harness.gencache import GenerationCache
+    from harness.generate import generate_predictions
+    from harness.options import EvalOptions
+    from harness.prompts import PromptOptions
+    from harness.results import tier_table
+    from harness.runstore import RunStore, spec_hash
+    from harness.suite import DataError
+    from runners.base import GenerationParams
+    from runners.choose import infer_runner
+    from suites.tiny import cache_dir
+
+    try:
+        if method != "none":
+            registry.load("trainers", method)  # names the available methods when unknown
+            raise ValueError(f"method {method!r} is registered but training is not wired into 'harness run' yet")
+        loaded = load_suite(suite, data, split=split, limit=limit, suite_args=suite_arg or [])
+        require_code_opt_in(loaded, allow_code_execution)
+        runner_name = runner or infer_runner(model)
+        runner_options = parse_suite_args(runner_arg or [])
+        params = GenerationParams(max_new_tokens, temperature, top_p, n, (), seed)
+        prompt_options = PromptOptions(sample_rows=sample_rows, shots=shots)
+        shot_examples = []
+        if shots:
+            shot_examples = load_suite(suite, data, split="train", suite_args=suite_arg or []).examples[:shots]
+        options = EvalOptions(
+            semantics=loaded.semantics,
+            metrics=tuple(m.strip() for m in metrics.split(",")) if metrics else tuple(loaded.metrics),
+            timeout_s=timeout,
+            allow_code_execution=allow_code_execution,
+            prediction_kind=prediction_kind or (loaded.gold_kind if runner_name == "gold" else None),
+        )
+        factory = registry.load("runners", runner_name)
+        backend = factory(model, suite=loaded, **runner_options)
+        spec = {
+            "command": "run",
+            "suite": loaded.name,
+            "suite_version": loaded.version,
+            "data": str(Path(data).resolve()) if data and Path(data).exists() else data,
+            "split": split,
+            "suite_args": sorted(suite_arg or []),
+            "limit": limit,
+            "method": {"name": method, "config": {}},
+            "model": model,
+            "runner": {"name": runner_name, "config": backend.config()},
+            "generation": params.to_json(),
+            "prompt": asdict(prompt_options),
+            "options": asdict(options),
+        }
+        run_dir = out or Path("runs") / f"run-{loaded.name}-{method}-{spec_hash(spec)[:10]}"
+        store = RunStore(run_dir)
+        store.open_run(spec, fresh=fresh)  # creates, or checks the spec of the run to resume
+        store.close()
+        if fresh:
+            (run_dir / "generations.jsonl").unlink(missing_ok=True)
+        report_skipped(loaded)
+        gen_cache = GenerationCache(cache_dir() / "generations.sqlite") if cache else None
+        try:
+            predictions = generate_predictions(
+                loaded, backend, params, run_dir, prompt_options=prompt_options, shots=shot_examples,
+                cache=gen_cache, batch_size=batch_size, prediction_kind=options.prediction_kind,
+            )
+        finally:
+            backend.close()
+            if gen_cache is not None:
+                gen_cache.close()
+        results = evaluate(loaded, predictions, options, run_dir, jobs=jobs, spec=spec)
+    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError) as e:
+        fail(str(e))
+        return
+    print_table(tier_table(results, loaded.tiers))
+    typer.echo(f"run: {run_dir}")

@@ -1,0 +1,24 @@
+"""Pick a runner from what ``--model`` looks like, when ``--runner`` is not given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREDICTION_SUFFIXES = (".sql", ".json", ".jsonl", ".txt")
+
+
+def infer_runner(model: str | None) -> str:
+    """``gold`` for "gold", ``openai`` for a URL, ``replay`` for a predictions file,
+    ``transformers`` for a checkpoint folder or a hub id.
+
+    >>> infer_runner("gold"), infer_runner("http://127.0.0.1:8000/v1"), infer_runner("org/model")
+    ('gold', 'openai', 'transformers')
+    """
+    if model is None or model == "gold":
+        return "gold"
+    if model.startswith(("http://", "https://")):
+        return "openai"
+    path = Path(model)
+    if path.is_file() and path.suffix in PREDICTION_SUFFIXES:
+        return "replay"
+    return "transformers"
