@@ -18,6 +18,7 @@ and ``features`` its construct tags. Scoring (semantics ``cruxeval``) runs
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.suite import DataError, Suite, file_digest
 from harness.types import Example
@@ -114,6 +115,7 @@ def load_cruxeval(
         tiers=TIERS,
         semantics="cruxeval",
         metrics=["output_acc"],
+        context={"prompt": cruxeval_request, "extract": "value"},
         source=str(path),
         source_ids=source_ids,
         task="code-output",
@@ -121,3 +123,15 @@ def load_cruxeval(
         runs_model_code=True,
         gold_kind="output",
     )
+
+
+def cruxeval_request(example: Example, context: dict[str, Any], options: Any) -> Any:
+    """The model's prompt: complete the assertion with a literal (extracted by ``extract_value``)."""
+    from runners.base import GenerationRequest
+
+    text = (
+        "Complete the assertion with the exact value the function returns, as a Python literal, "
+        "in a ```python block, and nothing else.\n"
+        f"```python\n{example.question}\n```"
+    )
+    return GenerationRequest(id=example.id, prompt=text, messages=(("user", text),))

@@ -1,0 +1,59 @@
+"""`harness run --method none` end to end with the runners that need no model: gold and replay."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from suites.spider import load_spider
+from tests.test_eval_cli import harness, samples
+
+
+@pytest.mark.parametrize(
+    ("suite", "extra", "metrics"),
+    [
+        ("synth-sql", ["-S", "size=tiny"], {"ex": 1.0, "em": 1.0}),
+        ("synth-code", [], {"output_acc": 1.0}),
+        ("synth-table", ["-S", "size=small"], {"answer_acc": 1.0}),
+    ],
+)
+def test_gold_runner_scores_perfectly(tmp_path, suite, extra, metrics):
+    out = tmp_path / "run"
+    proc = harness("run", "--suite", suite, "--model", "gold", "--limit", "40", "-j", "2", "--out", str(out), *extra)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "results.json").read_text())["overall"]["metrics"] == metrics
+    run = json.loads((out / "run.json").read_text())
+    assert run["spec"]["method"]["name"] == "none" and run["spec"]["runner"]["name"] == "gold"
+    generations = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    count = json.loads((out / "results.json").read_text())["overall"]["count"]
+    assert len(generations) == count == min(40, count) and all(g["error"] is None for g in generations)
+
+
+def test_replay_runner_scores_a_predictions_file_like_eval(tmp_path, tiny_dir):
+    suite = load_spider(tiny_dir)
+    path = tmp_path / "preds.jsonl"
+    preds = {e.id: (e.gold if int(e.id) % 3 else "SELECT 1") for e in suite.examples}
+    path.write_text("".join(json.dumps({"id": k, "sql": v}) + "\n" for k, v in preds.items()))
+    ran = harness("run", "--suite", "spider", "--data", str(tiny_dir), "--model", str(path), "--out", str(tmp_path / "run"))
+    assert ran.returncode == 0, ran.stderr
+    scored = harness("eval", "--suite", "spider", "--data", str(tiny_dir), "--predictions", str(path), "--out", str(tmp_path / "eval"))
+    assert scored.returncode == 0, scored.stderr
+    by_run = {s["id"]: (s["status"], s["scores"]) for s in samples(tmp_path / "run")}
+    by_eval = {s["id"]: (s["status"], s["scores"]) for s in samples(tmp_path / "eval")}
+    assert by_run == by_eval
+    assert sum(1 for status, _ in by_run.values() if status == "match") == sum(1 for k in preds if int(k) % 3)
+
+
+def test_unknown_method_and_runner_are_clear_errors(tmp_path):
+    proc = harness("run", "--method", "nosuch", "--model", "gold", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "no trainer named 'nosuch'" in proc.stderr
+    proc = harness("run", "--runner", "nosuch", "--model", "gold", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "no runner named 'nosuch'" in proc.stderr
+
+
+def test_code_suite_refuses_without_opt_in_before_generating(tmp_path):
+    out = tmp_path / "r"
+    proc = harness("run", "--suite", "synth-code-completion", "--model", "gold", "--limit", "3", "--out", str(out))
+    assert proc.returncode == 2 and "--allow-code-execution" in proc.stderr
+    assert not (out / "generations.jsonl").exists()
