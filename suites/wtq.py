@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.execution.duckdb_tables import TableError, read_table_csv
+from harness.execution.table_csv import TableError, read_table_csv
 from harness.metrics.wtq_eval import tsv_unescape
 from harness.suite import DataError, Suite, content_hash
 from harness.types import Example

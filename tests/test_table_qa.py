@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from harness.execution.duckdb_tables import (
-    TableError,
-    infer_column,
     load_table,
     new_engine,
-    read_table_csv,
     run_table_query,
-    safe_column_names,
     table_connection,
+)
+from harness.execution.table_csv import (
+    TableError,
+    infer_column,
+    read_table_csv,
+    safe_column_names,
 )
 from harness.metrics.table_qa import execute_denotation, result_values
 from harness.metrics.wtq_eval import (

@@ -30,6 +30,12 @@ anyway); ``IS [NOT] NULL``; ``<>``. It applies to prediction and gold alike,
 only when the official parse fails, so it never changes a verdict the
 official parser reaches.
 
+This module holds the string-level API (parsing, the gold cache, the database
+schema and foreign-key map); the ported machinery is split by concept:
+:mod:`harness.metrics.spider_hardness` (hardness of a parse),
+:mod:`harness.metrics.spider_compare` (rebuild and exact-set comparison of two
+parses) and :mod:`harness.metrics.spider_lenient` (the lenient rewrites).
+
 >>> schema = SpiderDatabaseSchema(Schema({"singer": ["singer_id", "name", "age"]}), {})
 >>> spider_exact_match("SELECT name FROM singer WHERE age > 30", "select name from singer where age > 40", schema)
 True
@@ -45,23 +51,20 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.metrics.spider_compare import exact_match_parsed, rebuild
+from harness.metrics.spider_hardness import hardness
+from harness.metrics.spider_lenient import lenient_tokens
 from harness.metrics.spider_sql import (
-    AGG_OPS,
-    CLAUSE_KEYWORDS,
-    TABLE_TYPE,
-    WHERE_OPS,
     Schema,
     SpiderParseError,
     get_sql,
     parse_tokens,
     plug_value_placeholder,
     schema_from_sqlite,
-    tokenize,
 )
 
 __all__ = [
@@ -78,9 +81,6 @@ __all__ = [
     "spider_hardness",
     "spider_schema",
 ]
-
-DISABLE_VALUE = True
-DISABLE_DISTINCT = True
 
 
 @dataclass
@@ -140,426 +140,6 @@ def empty_sql() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# Hardness
-# --------------------------------------------------------------------------
-
-
-def _has_agg(unit: Any) -> bool:
-    # unit[0] is an agg id for select items and col units, but the NOT flag of a
-    # condition and the first letter of 'and'/'or' elsewhere: kept as in the original.
-    return unit[0] != AGG_OPS.index("none")
-
-
-def _count_agg(units: list[Any]) -> int:
-    return len([unit for unit in units if _has_agg(unit)])
-
-
-def _cond_units(sql: dict[str, Any]) -> list[Any]:
-    return sql["from"]["conds"][::2] + sql["where"][::2] + sql["having"][::2]
-
-
-def _nested_sql(sql: dict[str, Any]) -> list[dict[str, Any]]:
-    nested = [v for cond in _cond_units(sql) for v in (cond[3], cond[4]) if type(v) is dict]
-    return nested + [sql[op] for op in ("intersect", "except", "union") if sql[op] is not None]
-
-
-def _count_component1(sql: dict[str, Any]) -> int:
-    count = sum(1 for key in ("where", "groupBy", "orderBy") if len(sql[key]) > 0)
-    count += sql["limit"] is not None
-    if len(sql["from"]["table_units"]) > 0:
-        count += len(sql["from"]["table_units"]) - 1
-    ao = sql["from"]["conds"][1::2] + sql["where"][1::2] + sql["having"][1::2]
-    count += len([tok for tok in ao if tok == "or"])
-    count += len([c for c in _cond_units(sql) if c[1] == WHERE_OPS.index("like")])
-    return count
-
-
-def _count_others(sql: dict[str, Any]) -> int:
-    agg_count = _count_agg(sql["select"][1]) + _count_agg(sql["where"][::2]) + _count_agg(sql["groupBy"])
-    if len(sql["orderBy"]) > 0:
-        units = sql["orderBy"][1]
-        agg_count += _count_agg([u[1] for u in units if u[1]] + [u[2] for u in units if u[2]])
-    agg_count += _count_agg(sql["having"])
-    return (
-        (agg_count > 1) + (len(sql["select"][1]) > 1) + (len(sql["where"]) > 1) + (len(sql["groupBy"]) > 1)
-    )
-
-
-def hardness(sql: dict[str, Any]) -> str:
-    """``Evaluator.eval_hardness`` of a parsed query: easy, medium, hard or extra.
-
-    >>> s = Schema({"t": ["a", "b"]})
-    >>> hardness(get_sql(s, "SELECT a FROM t")), hardness(get_sql(s, "SELECT a, b FROM t WHERE a = 1"))
-    ('easy', 'medium')
-    >>> hardness(get_sql(s, "SELECT a FROM t WHERE b IN (SELECT b FROM t)"))
-    'hard'
-    """
-    comp1, comp2, others = _count_component1(sql), len(_nested_sql(sql)), _count_others(sql)
-    if comp1 <= 1 and others == 0 and comp2 == 0:
-        return "easy"
-    if (others <= 2 and comp1 <= 1 and comp2 == 0) or (comp1 <= 2 and others < 2 and comp2 == 0):
-        return "medium"
-    if (
-        (others > 2 and comp1 <= 2 and comp2 == 0)
-        or (2 < comp1 <= 3 and others <= 2 and comp2 == 0)
-        or (comp1 <= 1 and others == 0 and comp2 <= 1)
-    ):
-        return "hard"
-    return "extra"
-
-
-# --------------------------------------------------------------------------
-# Exact-set match
-# --------------------------------------------------------------------------
-
-
-def _scores_ok(count: int, pred_total: int, label_total: int) -> bool:
-    """``get_scores(...)`` has f1 == 1."""
-    return pred_total == label_total and count == pred_total
-
-
-def _match_select(pred: dict, label: dict) -> bool:
-    pred_sel, label_sel = pred["select"][1], label["select"][1]
-    label_wo_agg = [unit[1] for unit in label_sel]
-    pred_total, label_total = len(pred_sel), len(label_sel)
-    cnt = cnt_wo_agg = 0
-    for unit in pred_sel:
-        if unit in label_sel:
-            cnt += 1
-            label_sel.remove(unit)  # mutates the label, as the original does
-        if unit[1] in label_wo_agg:
-            cnt_wo_agg += 1
-            label_wo_agg.remove(unit[1])
-    return _scores_ok(cnt, pred_total, label_total) and _scores_ok(cnt_wo_agg, pred_total, label_total)
-
-
-def _match_where(pred: dict, label: dict) -> bool:
-    pred_conds, label_conds = list(pred["where"][::2]), list(label["where"][::2])
-    label_wo_agg = [unit[2] for unit in label_conds]
-    pred_total, label_total = len(pred_conds), len(label_conds)
-    cnt = cnt_wo_agg = 0
-    for unit in pred_conds:
-        if unit in label_conds:
-            cnt += 1
-            label_conds.remove(unit)
-        if unit[2] in label_wo_agg:
-            cnt_wo_agg += 1
-            label_wo_agg.remove(unit[2])
-    return _scores_ok(cnt, pred_total, label_total) and _scores_ok(cnt_wo_agg, pred_total, label_total)
-
-
-def _match_group(pred: dict, label: dict) -> bool:
-    pred_cols = [u[1] for u in pred["groupBy"]]
-    label_cols = [u[1] for u in label["groupBy"]]
-    pred_total, label_total = len(pred_cols), len(label_cols)
-    pred_cols = [c.split(".")[1] if "." in c else c for c in pred_cols]
-    label_cols = [c.split(".")[1] if "." in c else c for c in label_cols]
-    cnt = 0
-    for col in pred_cols:
-        if col in label_cols:
-            cnt += 1
-            label_cols.remove(col)
-    return _scores_ok(cnt, pred_total, label_total)
-
-
-def _match_having(pred: dict, label: dict) -> bool:
-    pred_total, label_total = int(len(pred["groupBy"]) > 0), int(len(label["groupBy"]) > 0)
-    cnt = int(
-        pred_total == label_total == 1
-        and [u[1] for u in pred["groupBy"]] == [u[1] for u in label["groupBy"]]
-        and pred["having"] == label["having"]
-    )
-    return _scores_ok(cnt, pred_total, label_total)
-
-
-def _match_order(pred: dict, label: dict) -> bool:
-    pred_total, label_total = int(len(pred["orderBy"]) > 0), int(len(label["orderBy"]) > 0)
-    cnt = int(
-        len(label["orderBy"]) > 0
-        and pred["orderBy"] == label["orderBy"]
-        and ((pred["limit"] is None) == (label["limit"] is None))
-    )
-    return _scores_ok(cnt, pred_total, label_total)
-
-
-def _match_and_or(pred: dict, label: dict) -> bool:
-    return set(pred["where"][1::2]) == set(label["where"][1::2])
-
-
-def _match_iuen(pred: dict, label: dict) -> bool:
-    label_total = pred_total = cnt = 0
-    for op in ("intersect", "except", "union"):
-        p, g = pred[op], label[op]
-        pred_total += p is not None
-        label_total += g is not None
-        if p is not None and g is not None:
-            cnt += exact_match_parsed(p, g)
-    return _scores_ok(cnt, pred_total, label_total)
-
-
-def _keywords(sql: dict) -> set[str]:
-    res = {kw for key, kw in (("where", "where"), ("groupBy", "group"), ("having", "having")) if len(sql[key]) > 0}
-    if len(sql["orderBy"]) > 0:
-        res.update((sql["orderBy"][0], "order"))
-    res.update(kw for kw in ("limit", "except", "union", "intersect") if sql[kw] is not None)
-    if "or" in sql["from"]["conds"][1::2] + sql["where"][1::2] + sql["having"][1::2]:
-        res.add("or")
-    conds = _cond_units(sql)
-    if any(c[0] for c in conds):
-        res.add("not")
-    if any(c[1] == WHERE_OPS.index("in") for c in conds):
-        res.add("in")
-    if any(c[1] == WHERE_OPS.index("like") for c in conds):
-        res.add("like")
-    return res
-
-
-def _match_keywords(pred: dict, label: dict) -> bool:
-    pred_kw, label_kw = _keywords(pred), _keywords(label)
-    return _scores_ok(len([k for k in pred_kw if k in label_kw]), len(pred_kw), len(label_kw))
-
-
-_COMPONENTS = (
-    _match_select, _match_where, _match_group, _match_having, _match_order, _match_and_or, _match_iuen,
-    _match_keywords,
-)
-
-
-def exact_match_parsed(pred: dict[str, Any], label: dict[str, Any]) -> bool:
-    """``Evaluator.eval_exact_match`` on two rebuilt parses (it mutates ``label``'s SELECT list).
-
-    Every component runs, as in the original (a nested comparison mutates
-    nested labels whatever came before).
-    """
-    ok = True
-    for component in _COMPONENTS:
-        ok = component(pred, label) and ok
-    if not ok:
-        return False
-    if len(label["from"]["table_units"]) > 0:
-        try:
-            return sorted(label["from"]["table_units"]) == sorted(pred["from"]["table_units"])
-        except TypeError:  # two subqueries in one FROM: the original crashes here
-            return False
-    return True
-
-
-# --------------------------------------------------------------------------
-# Rebuilding (values dropped, DISTINCT dropped, foreign keys unified)
-# --------------------------------------------------------------------------
-
-
-def _rebuild_condition_val(condition: list[Any]) -> list[Any]:
-    res = []
-    for idx, it in enumerate(condition):
-        if idx % 2 == 0:
-            not_op, op_id, val_unit, val1, val2 = it
-            val1 = _rebuild_sql_val(val1) if type(val1) is dict else None
-            val2 = _rebuild_sql_val(val2) if type(val2) is dict else None
-            it = (not_op, op_id, val_unit, val1, val2)
-        res.append(it)
-    return res
-
-
-def _rebuild_sql_val(sql: dict[str, Any] | None) -> dict[str, Any] | None:
-    if sql is None or not DISABLE_VALUE:
-        return sql
-    sql["from"]["conds"] = _rebuild_condition_val(sql["from"]["conds"])
-    sql["having"] = _rebuild_condition_val(sql["having"])
-    sql["where"] = _rebuild_condition_val(sql["where"])
-    for op in ("intersect", "except", "union"):
-        sql[op] = _rebuild_sql_val(sql[op])
-    return sql
-
-
-def _valid_col_units(table_units: list[Any], schema: Schema) -> list[str]:
-    prefixes = [unit[1][:-2] for unit in table_units if unit[0] == TABLE_TYPE["table_unit"]]
-    return [v for v in schema.idMap.values() if "." in v and v[: v.index(".")] in prefixes]
-
-
-def _rebuild_sql_col(valid: list[str], sql: dict[str, Any] | None, kmap: dict[str, str]) -> dict[str, Any] | None:
-    if sql is None:
-        return sql
-
-    def col_unit(cu: Any) -> Any:
-        if cu is None:
-            return cu
-        agg_id, col_id, distinct = cu
-        if col_id in kmap and col_id in valid:
-            col_id = kmap[col_id]
-        return agg_id, col_id, None if DISABLE_DISTINCT else distinct
-
-    def val_unit(vu: Any) -> Any:
-        return vu if vu is None else (vu[0], col_unit(vu[1]), col_unit(vu[2]))
-
-    def condition(cond: list[Any]) -> list[Any]:
-        for idx in range(0, len(cond), 2):
-            not_op, op_id, vu, val1, val2 = cond[idx]
-            cond[idx] = (not_op, op_id, val_unit(vu), val1, val2)
-        return cond
-
-    distinct, items = sql["select"]
-    sql["select"] = (None if DISABLE_DISTINCT else distinct, [(agg, val_unit(vu)) for agg, vu in items])
-    # table units hold a table id string or a dict, never a col-unit tuple: left as they are
-    sql["from"]["conds"] = condition(sql["from"]["conds"])
-    sql["where"] = condition(sql["where"])
-    sql["groupBy"] = [col_unit(cu) for cu in sql["groupBy"]]
-    if sql["orderBy"]:
-        sql["orderBy"] = (sql["orderBy"][0], [val_unit(vu) for vu in sql["orderBy"][1]])
-    sql["having"] = condition(sql["having"])
-    for op in ("intersect", "except", "union"):
-        sql[op] = _rebuild_sql_col(valid, sql[op], kmap)
-    return sql
-
-
-def rebuild(sql: dict[str, Any], db: SpiderDatabaseSchema) -> dict[str, Any]:
-    """What ``evaluate()`` does to both parses before comparing them (in place)."""
-    valid = _valid_col_units(sql["from"]["table_units"], db.schema)
-    sql = _rebuild_sql_val(sql)
-    return _rebuild_sql_col(valid, sql, db.kmap)
-
-
-# --------------------------------------------------------------------------
-# Lenient parse
-# --------------------------------------------------------------------------
-
-_IDENT = re.compile(r"[a-z_][a-z0-9_]*$")
-_RESERVED = set(CLAUSE_KEYWORDS) | {
-    "join", "on", "as", "and", "or", "not", "in", "like", "between", "is", "null", "having", "by", "asc", "desc",
-    "left", "right", "inner", "outer", "cross", "natural", "full", "using", "distinct", "exists", "case", "when",
-    "then", "else", "end", "offset",
-} | set(AGG_OPS)
-_JOIN_MODIFIERS = {"left", "right", "inner", "outer", "cross", "natural", "full"}
-
-
-def _unquote_identifiers(sql: str, schema: Schema) -> str:
-    names = set(schema.schema) | {c for cols in schema.schema.values() for c in cols}
-
-    def repl(m: re.Match[str]) -> str:
-        inner = m.group(2)
-        qualified = sql[m.end() : m.end() + 1] == "." or sql[m.start() - 1 : m.start()] == "."
-        return inner if m.group(1) == "`" or inner.lower() in names or qualified else m.group(0)
-
-    return re.sub(r'(["`])([A-Za-z_][A-Za-z0-9_]*)\1', repl, sql)
-
-
-def _close(toks: list[str], i: int) -> int:
-    """Index of the ')' closing the '(' at i (or len(toks))."""
-    depth = 0
-    for j in range(i, len(toks)):
-        depth += {"(": 1, ")": -1}.get(toks[j], 0)
-        if depth == 0:
-            return j
-    return len(toks)
-
-
-def _is_literal(tok: str) -> bool:
-    if '"' in tok:
-        return True
-    try:
-        float(tok)
-    except ValueError:
-        return False
-    return True
-
-
-def _select_aliases(toks: list[str]) -> list[str]:
-    """Drop column aliases from every SELECT list; later uses get the aliased expression."""
-    out: list[str] = []
-    aliases: dict[str, list[str]] = {}
-    i = 0
-    while i < len(toks):
-        out.append(toks[i])
-        if toks[i] != "select":
-            i += 1
-            continue
-        depth, item = 0, []
-        i += 1
-        while i < len(toks) and not (depth == 0 and toks[i] in CLAUSE_KEYWORDS):
-            tok = toks[i]
-            depth += {"(": 1, ")": -1}.get(tok, 0)
-            if depth < 0:
-                break
-            if depth == 0 and tok == ",":
-                out.extend(_strip_alias(item, aliases) + [","])
-                item = []
-            else:
-                item.append(tok)
-            i += 1
-        out.extend(_strip_alias(item, aliases))
-    if not aliases:
-        return out
-    # an alias stands for its expression in GROUP BY, HAVING and ORDER BY
-    res: list[str] = []
-    active = False
-    for tok in out:
-        if tok == "having" or (tok == "by" and res and res[-1] in ("group", "order")):
-            active = True
-        elif tok in CLAUSE_KEYWORDS or tok in ("on", "join"):
-            active = False
-        res.extend(aliases[tok] if active and tok in aliases else [tok])
-    return res
-
-
-def _strip_alias(item: list[str], aliases: dict[str, list[str]]) -> list[str]:
-    if len(item) >= 3 and item[-2] == "as" and _IDENT.match(item[-1]):
-        aliases[item[-1]] = item[:-2]
-        return item[:-2]
-    if len(item) >= 2 and _IDENT.match(item[-1]) and item[-1] not in _RESERVED and (
-        item[-2] == ")" or (_IDENT.match(item[-2].replace(".", "_")) and item[-2] not in _RESERVED)
-    ):
-        aliases[item[-1]] = item[:-1]
-        return item[:-1]
-    return item
-
-
-def _lenient_tokens(sql: str, schema: Schema) -> list[str]:
-    toks = tokenize(_unquote_identifiers(sql, schema))
-    toks = [t for t in toks if t != "`"]
-    out: list[str] = []
-    i, in_from = 0, False
-    while i < len(toks):
-        tok, nxt = toks[i], toks[i + 1] if i + 1 < len(toks) else None
-        if tok in ("from", "join"):
-            in_from = True
-        elif tok == "on" or tok in CLAUSE_KEYWORDS:
-            in_from = False
-        if tok in _JOIN_MODIFIERS and nxt in _JOIN_MODIFIERS | {"join"}:
-            i += 1
-            continue
-        if tok == "<" and nxt == ">":
-            out.append("!=")
-            i += 2
-            continue
-        if tok == "is" and nxt == "not" and i + 2 < len(toks) and toks[i + 2] == "null":
-            out += ["not", "is", '"null"']
-            i += 3
-            continue
-        if tok == "null" and out and out[-1] == "is":
-            out.append('"null"')
-            i += 1
-            continue
-        if tok == "(" and out and out[-1] == "in" and nxt is not None and _is_literal(nxt):
-            end = _close(toks, i)
-            if all(_is_literal(t) or t == "," for t in toks[i + 1 : end]):
-                out.append(nxt)
-                i = end + 1
-                continue
-        if tok in schema.schema and in_from and out and out[-1] in ("from", "join", ","):
-            out.append(tok)
-            if nxt == "as" and i + 2 < len(toks) and toks[i + 2] == tok:
-                i += 3  # "t AS t"
-                continue
-            if nxt is not None and _IDENT.match(nxt) and nxt not in _RESERVED and nxt not in schema.schema:
-                out.append("as")
-            i += 1
-            continue
-        out.append(tok)
-        i += 1
-    return _select_aliases(out)
-
-
-# --------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------
 
@@ -581,7 +161,7 @@ def parse_spider_sql(sql: str, schema: SpiderDatabaseSchema, *, lenient: bool = 
         if not lenient:
             return None
     try:
-        return parse_tokens(schema.schema, _lenient_tokens(sql, schema.schema))
+        return parse_tokens(schema.schema, lenient_tokens(sql, schema.schema))
     except Exception:
         return None
 
