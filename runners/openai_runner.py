@@ -275,15 +275,24 @@ def create(
     max_backoff_s: float = 30.0,
     max_retry_after_s: float = 60.0,
     extra_body: dict[str, Any] | None = None,
+    served_model: str | None = None,
     **_: Any,
 ) -> OpenAIRunner:
     """The ``openai`` runner factory.
+
+    ``model`` is the served model's name, or the server's base URL itself
+    (``harness run --model http://127.0.0.1:8000/v1 -R served_model=qwen``), in
+    which case ``served_model`` names the model (default ``"default"``).
 
     ``base_url`` defaults to ``$OPENAI_BASE_URL``, else the OpenAI API; the key comes from
     ``$<api_key_env>`` when set. ``extra_body`` is merged into every request body (e.g.
     ``{"top_k": 20}`` for vLLM) and overrides the fields the runner sets. Unknown options
     are ignored so that one option set can serve several runners.
     """
+    if model.startswith(("http://", "https://")) and base_url is None:
+        model, base_url = served_model or "default", model
+    elif served_model:
+        model = served_model
     return OpenAIRunner(
         model=model,
         base_url=base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,

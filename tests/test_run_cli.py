@@ -57,3 +57,23 @@ def test_code_suite_refuses_without_opt_in_before_generating(tmp_path):
     proc = harness("run", "--suite", "synth-code-completion", "--model", "gold", "--limit", "3", "--out", str(out))
     assert proc.returncode == 2 and "--allow-code-execution" in proc.stderr
     assert not (out / "generations.jsonl").exists()
+
+
+def test_openai_runner_end_to_end_against_a_local_server(tmp_path):
+    from tests.openai_test_server import OpenAITestServer
+
+    out = tmp_path / "run"
+    with OpenAITestServer() as server:
+        proc = harness(
+            "run", "--suite", "synth-code", "--model", server.base_url, "-R", "served_model=tiny-coder",
+            "--limit", "5", "--max-new-tokens", "8", "--out", str(out), "--no-cache",
+        )
+        received = list(server.received)
+    assert proc.returncode == 0, proc.stderr
+    assert len(received) == 5 and {r.body["model"] for r in received} == {"tiny-coder"}
+    assert all(r.path.endswith("/chat/completions") for r in received)
+    generations = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert all(g["texts"][0].startswith("[0]") for g in generations)  # the server's answer, extracted
+    run = json.loads((out / "run.json").read_text())
+    assert run["spec"]["runner"]["name"] == "openai" and run["spec"]["runner"]["config"]["model"] == "tiny-coder"
+    assert "api_key" not in json.dumps(run)
