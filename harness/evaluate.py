@@ -90,6 +90,8 @@ def evaluate(
     finally:
         store.close()
     samples = [records[ex.id] for ex in suite.examples if ex.id in records]
+    if pending:  # workers finish out of order: leave the finished log in suite order, diffable across runs
+        store.rewrite_samples(samples)
     results = aggregate(
         samples,
         list(options.metrics),

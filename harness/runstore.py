@@ -124,6 +124,16 @@ class RunStore:
             self._file.close()
             self._file = None
 
+    def rewrite_samples(self, records: list[dict[str, Any]]) -> None:
+        """Replace samples.jsonl by ``records`` (a finished run, in suite order), atomically."""
+        tmp = self.samples_path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.samples_path)
+
     def samples(self) -> list[dict[str, Any]]:
         with self.samples_path.open(encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]

@@ -66,6 +66,9 @@ def test_killed_run_resumes_to_the_same_samples(tmp_path, tiny_dir, tiny_model):
     assert len(records) == n and len({r["id"] for r in records}) == n  # nothing generated twice
     assert {r["id"]: r["texts"] for r in records} == {r["id"]: r["texts"] for r in generations(whole)}
     assert comparable(cut) == comparable(whole)
+    # the same file, line for line, but for the measured latencies
+    strip = [{k: v for k, v in json.loads(line).items() if k != "latency_s"} for line in (cut / "samples.jsonl").read_text().splitlines()]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k != "latency_s"} for line in (whole / "samples.jsonl").read_text().splitlines()]
 
 
 def test_greedy_generations_are_served_from_the_cache(tmp_path, tiny_dir, tiny_model):
