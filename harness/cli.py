@@ -116,10 +116,12 @@ def eval_command(
     typer.echo(f"run: {run_dir}")
 
 
+from harness.cli_methods import methods_command  # noqa: E402
 from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
 
 app.command("run")(run_command)
+app.command("methods")(methods_command)
 app.add_typer(suites_app, name="suites")
 
 

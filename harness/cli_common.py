@@ -22,8 +22,27 @@ def parse_suite_args(pairs: list[str]) -> dict[str, object]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--suite-arg {pair!r}: expected KEY=VALUE")
-        parsed[key.strip().replace("-", "_")] = int(value) if value.lstrip("-").isdigit() else value
+        parsed[key.strip().replace("-", "_")] = parse_value(value)
     return parsed
+
+
+def parse_value(text: str) -> object:
+    """An option value from the command line: int, float, bool, null, or the string.
+
+    >>> [parse_value(v) for v in ("3", "1e-3", "true", "none", "stack")]
+    [3, 0.001, True, None, 'stack']
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def load_suite(

@@ -11,8 +11,9 @@ import typer
 
 def run_command(
     suite: Annotated[str, typer.Option(help="Suite name (see harness suites).")] = "synth-sql",
-    method: Annotated[str, typer.Option(help="Training method; 'none' scores the model as it is.")] = "none",
-    model: Annotated[str | None, typer.Option(help="Checkpoint folder, hub id, server URL, predictions file, or 'gold'.")] = None,
+    method: Annotated[str | None, typer.Option(help="Training method (see harness methods); 'none' scores the model as it is. Default: mac for a checkpoint, none otherwise.")] = None,
+    method_arg: Annotated[list[str] | None, typer.Option("--method-arg", "-M", help="KEY=VALUE method option, e.g. -M schedule=hybrid -M steps_per_stage=200.")] = None,
+    model: Annotated[str | None, typer.Option(help="Base: checkpoint folder, hub id, 'tiny' (default: pretrained here), server URL, predictions file, or 'gold'.")] = None,
     runner: Annotated[str | None, typer.Option(help="transformers, vllm, openai, replay, gold (default: from --model).")] = None,
     runner_arg: Annotated[list[str] | None, typer.Option("--runner-arg", "-R", help="KEY=VALUE for the runner, e.g. -R device=cpu -R base_url=http://...")] = None,
     data: Annotated[str | None, typer.Option(help="Suite folder, for suites that need one.")] = None,
@@ -25,7 +26,7 @@ def run_command(
     n: Annotated[int, typer.Option(help="Samples per prompt (the first is scored).")] = 1,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (sampled outputs are cached only with one).")] = None,
     shots: Annotated[int, typer.Option(help="Few-shot examples from the train split.")] = 0,
-    sample_rows: Annotated[int, typer.Option(help="Sample rows per table in SQL prompts.")] = 3,
+    sample_rows: Annotated[int | None, typer.Option(help="Sample rows per table in SQL prompts (default: 3; a trained method's own setting).")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per generate call.")] = 16,
     cache: Annotated[bool, typer.Option(help="Reuse reproducible generations across runs.")] = True,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Scoring worker processes.")] = 1,
@@ -50,20 +51,47 @@ def run_command(
     from harness.results import tier_table
     from harness.runstore import RunStore, spec_hash
     from harness.suite import DataError
+    from harness.train import TINY, resolve_base, train_candidate
     from runners.base import GenerationParams
-    from runners.choose import infer_runner
+    from runners.choose import CANDIDATE_RUNNERS, infer_runner
     from suites.tiny import cache_dir
 
     try:
-        if method != "none":
-            registry.load("trainers", method)  # names the available methods when unknown
-            raise ValueError(f"method {method!r} is registered but training is not wired into 'harness run' yet")
         loaded = load_suite(suite, data, split=split, limit=limit, suite_args=suite_arg or [])
         require_code_opt_in(loaded, allow_code_execution)
         runner_name = runner or infer_runner(model)
         runner_options = parse_suite_args(runner_arg or [])
+        if method is None:
+            method = "mac" if runner_name in CANDIDATE_RUNNERS else "none"
+        elif method != "none" and runner_name not in CANDIDATE_RUNNERS:
+            raise ValueError(
+                f"method {method!r} trains a checkpoint, and runner {runner_name!r} cannot load one; "
+                f"use --method none, or one of: {', '.join(CANDIDATE_RUNNERS)}"
+            )
+        if method != "none":
+            registry.load("trainers", method)  # an unknown method fails here, before any work
+        candidate, method_spec, request_hook = None, {"name": method, "config": {}}, None
+        if method != "none" or (runner_name == "transformers" and model in (None, TINY)):
+            model = resolve_base(model, seed or 0)
+        if method != "none":
+            train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
+            candidate, hit, config = train_candidate(
+                method, model, train_suite, parse_suite_args(method_arg or []), seed=seed or 0
+            )
+            typer.echo(f"{method}: {'reused cached candidate' if hit else 'trained candidate'} {candidate.path}", err=True)
+            method_spec = {"name": method, "config": config, "candidate": candidate.path, "base": model}
+            model = candidate.model_path()
+            runner_options.setdefault("adapters", candidate.adapter_paths() or None)
+            if sample_rows is None and "sample_rows" in config:
+                sample_rows = config["sample_rows"]
+            from runners.adapters import compose_requests
+
+            questions = {ex.id: ex.question for ex in loaded.examples}
+            request_hook = lambda requests: compose_requests(candidate, requests, questions)  # noqa: E731
+        elif method_arg:
+            raise ValueError("--method-arg needs a training method; --method none trains nothing")
         params = GenerationParams(max_new_tokens, temperature, top_p, n, (), seed)
-        prompt_options = PromptOptions(sample_rows=sample_rows, shots=shots)
+        prompt_options = PromptOptions(sample_rows=3 if sample_rows is None else sample_rows, shots=shots)
         shot_examples = []
         if shots:
             shot_examples = load_suite(suite, data, split="train", suite_args=suite_arg or []).examples[:shots]
@@ -84,7 +112,7 @@ def run_command(
             "split": split,
             "suite_args": sorted(suite_arg or []),
             "limit": limit,
-            "method": {"name": method, "config": {}},
+            "method": method_spec,
             "model": model,
             "runner": {"name": runner_name, "config": backend.config()},
             "generation": params.to_json(),
@@ -97,12 +125,15 @@ def run_command(
         store.close()
         if fresh:
             (run_dir / "generations.jsonl").unlink(missing_ok=True)
+        if candidate is not None:
+            (run_dir / "candidate.json").write_text(Path(candidate.path, "candidate.json").read_text())
         report_skipped(loaded)
         gen_cache = GenerationCache(cache_dir() / "generations.sqlite") if cache else None
         try:
             predictions = generate_predictions(
                 loaded, backend, params, run_dir, prompt_options=prompt_options, shots=shot_examples,
                 cache=gen_cache, batch_size=batch_size, prediction_kind=options.prediction_kind,
+                request_hook=request_hook,
             )
         finally:
             backend.close()

@@ -64,8 +64,12 @@ def generate_predictions(
     cache: GenerationCache | None = None,
     batch_size: int = 16,
     prediction_kind: str | None = None,
+    request_hook: Any = None,
 ) -> dict[str, str]:
-    """Generate what is missing from ``run_dir/generations.jsonl``; return every prediction by id."""
+    """Generate what is missing from ``run_dir/generations.jsonl``; return every prediction by id.
+
+    ``request_hook(requests) -> requests`` may rewrite requests before generation
+    (MAC sets each request's adapter combination there)."""
     path = run_dir / "generations.jsonl"
     done = _read_done(path)
     extract = extractor_for(suite, runner, prediction_kind)
@@ -76,6 +80,8 @@ def generate_predictions(
         for start in range(0, len(pending), batch_size):
             chunk = pending[start : start + batch_size]
             requests = [build_request(suite, ex, prompt_options or PromptOptions(), shots or []) for ex in chunk]
+            if request_hook is not None:  # e.g. a trained candidate's adapter composition per request
+                requests = request_hook(requests)
             completions: dict[str, Completion] = {}
             keys = {r.id: cache_key(runner_config, r, params) for r in requests} if use_cache else {}
             for request in requests:

@@ -46,8 +46,10 @@ def test_replay_runner_scores_a_predictions_file_like_eval(tmp_path, tiny_dir):
 
 
 def test_unknown_method_and_runner_are_clear_errors(tmp_path):
-    proc = harness("run", "--method", "nosuch", "--model", "gold", "--out", str(tmp_path / "r"))
+    proc = harness("run", "--method", "nosuch", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "no trainer named 'nosuch'" in proc.stderr
+    proc = harness("run", "--method", "sft", "--model", "gold", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "runner 'gold' cannot load one" in proc.stderr
     proc = harness("run", "--runner", "nosuch", "--model", "gold", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "no runner named 'nosuch'" in proc.stderr
 

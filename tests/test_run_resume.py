@@ -26,7 +26,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 def run_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "run", "--suite", "spider", "--data", str(data), "--model", str(model), "--runner", "transformers",
+        "run", "--suite", "spider", "--data", str(data), "--model", str(model), "--runner", "transformers", "--method", "none",
         "-R", "device=cpu", "--sample-rows", "0", "--max-new-tokens", "12", "--batch-size", "2",
         "--out", str(out), *extra,
     ]

@@ -1,0 +1,57 @@
+"""The train step of ``harness run``: a method turns (base, train split, config) into a candidate.
+
+Trainers are found through the registry; the candidate is cached by (method,
+full config with the seed, train-data hash, base fingerprint), so an identical
+run reuses it instead of training again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.suite import Suite
+
+TINY = "tiny"
+
+
+def resolve_base(model: str | None, seed: int = 0) -> str:
+    """The checkpoint folder to start from: ``tiny`` (the default) is pretrained here, cached."""
+    if model in (None, TINY):
+        from trainers.tiny_base import tiny_base
+
+        return str(tiny_base(seed))
+    return model
+
+
+def method_config(method: str, overrides: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:
+    """The trainer and its full config: option defaults, then ``overrides`` (unknown names refused)."""
+    trainer = registry.load("trainers", method)()
+    defaults = {option.name: option.default for option in trainer.options()}
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"method {method!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(sorted(defaults))} (see harness methods)"
+        )
+    config = {**defaults, **overrides}
+    if "seed" in defaults:
+        config["seed"] = overrides.get("seed", seed)
+    return trainer, config
+
+
+def train_candidate(
+    method: str, base: str, train: Suite, overrides: dict[str, Any], *, seed: int = 0, cache_root: Path | None = None
+) -> tuple[Any, bool, dict[str, Any]]:
+    """(candidate, cache hit, full config) for ``method`` on ``train`` from ``base``."""
+    from runners.transformers_runner import folder_fingerprint
+    from suites.tiny import cache_dir
+    from trainers.base import cached_fit, candidate_key
+
+    trainer, config = method_config(method, overrides, seed)
+    fingerprint = folder_fingerprint(Path(base)) if Path(base).is_dir() else base
+    key = candidate_key(method, config, train.version, fingerprint)
+    root = cache_root or cache_dir() / "candidates"
+    candidate, hit = cached_fit(root, key, lambda out_dir: trainer.fit(base, train, config, out_dir))
+    return candidate, hit, config

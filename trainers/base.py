@@ -1,0 +1,110 @@
+"""The trainer API: ``fit(base, train, config) -> Candidate``, and the candidate cache.
+
+A method is a trainer registered under the ``harness.trainers`` entry-point group
+as a factory returning an object with ``name``, ``options()`` (its options with
+defaults and help, for ``harness methods``) and ``fit``. A candidate is what the
+runners load: full weights, or LoRA adapters over a reference to the base.
+Candidates live in a content-addressed cache keyed by (method, config, data
+hash, base fingerprint, seed): an identical run reuses the candidate instead of
+training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.suite import Suite
+
+
+@dataclass
+class Candidate:
+    """A trained model the runners can load.
+
+    - ``kind="full"``: ``path`` is a checkpoint folder (model + tokenizer).
+    - ``kind="lora"``: ``base`` is the base checkpoint folder and ``adapters`` maps
+      adapter names to PEFT adapter folders *relative to* ``path`` (so a cached
+      candidate can move); ``runner_options`` says how to apply them
+      (e.g. MAC's composition: ``{"adapters": {...}, "active": ["easy", "medium"]}``).
+    ``path`` is the candidate folder itself (candidate.json, adapters, logs).
+    """
+
+    method: str
+    kind: str
+    path: str
+    base: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)
+    runner_options: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # training log summary: steps, losses, seconds
+
+    def adapter_paths(self) -> dict[str, str]:
+        """Adapter name -> absolute folder."""
+        return {name: str(Path(self.path) / rel) for name, rel in self.adapters.items()}
+
+    def model_path(self) -> str:
+        """The checkpoint a runner opens: the full model, or the base under the adapters."""
+        return self.path if self.kind == "full" else str(self.base)
+
+    def save(self) -> None:
+        Path(self.path, "candidate.json").write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Candidate:
+        return cls(**json.loads(Path(folder, "candidate.json").read_text()))
+
+
+@dataclass(frozen=True)
+class MethodOption:
+    name: str
+    default: Any
+    help: str
+
+
+class Trainer(Protocol):
+    name: str
+
+    def options(self) -> list[MethodOption]:
+        """Every option with its default and a line of help (``harness methods``)."""
+        ...
+
+    def fit(self, base: str, train: Suite, config: dict[str, Any], out_dir: Path) -> Candidate:
+        """Train on ``train`` (its examples carry tiers) starting from the checkpoint ``base``,
+        writing everything into ``out_dir``; return the candidate (``path=str(out_dir)``)."""
+        ...
+
+
+def candidate_key(method: str, config: dict[str, Any], data_hash: str, base_fingerprint: str) -> str:
+    """The cache key of a candidate; ``config`` includes the seed."""
+    payload = json.dumps([method, config, data_hash, base_fingerprint], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def cached_fit(
+    cache_root: Path,
+    key: str,
+    train: Callable[[Path], Candidate],
+) -> tuple[Candidate, bool]:
+    """The cached candidate for ``key``, or ``train(staging_dir)`` stored atomically; (candidate, hit)."""
+    final = cache_root / key
+    if (final / "candidate.json").is_file():
+        return Candidate.load(final), True
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
+    try:
+        candidate = train(staging)
+        candidate.path = str(final)
+        Path(staging, "candidate.json").write_text(json.dumps(asdict(candidate), indent=2, sort_keys=True) + "\n")
+        try:
+            os.replace(staging, final)
+        except OSError:  # another process stored the same key first
+            return Candidate.load(final), True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return candidate, False
