@@ -72,7 +72,7 @@ def run_command(
             registry.load("trainers", method)  # an unknown method fails here, before any work
         candidate, method_spec, request_hook = None, {"name": method, "config": {}}, None
         if method != "none" or (runner_name == "transformers" and model in (None, TINY)):
-            model = resolve_base(model, seed or 0)
+            model = resolve_base(model)
         if method != "none":
             train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
             candidate, hit, config = train_candidate(
