@@ -73,6 +73,11 @@ def run_command(
         candidate, method_spec, request_hook = None, {"name": method, "config": {}}, None
         if method != "none" or (runner_name == "transformers" and model in (None, TINY)):
             model = resolve_base(model)
+            if sample_rows is None and Path(model).is_dir():
+                from trainers.tiny_base import prompt_options_for
+
+                recorded = prompt_options_for(model)  # the prompt format a tiny base was pretrained on
+                sample_rows = recorded.sample_rows if recorded is not None else None
         if method != "none":
             train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
             candidate, hit, config = train_candidate(
@@ -82,12 +87,12 @@ def run_command(
             method_spec = {"name": method, "config": config, "candidate": candidate.path, "base": model}
             model = candidate.model_path()
             runner_options.setdefault("adapters", candidate.adapter_paths() or None)
-            if sample_rows is None and "sample_rows" in config:
-                sample_rows = config["sample_rows"]
-            from runners.adapters import compose_requests
+            recorded = candidate.runner_options.get("prompt_options") or {}
+            if sample_rows is None and recorded.get("sample_rows") is not None:
+                sample_rows = recorded["sample_rows"]  # the prompt format the candidate was trained on
+            from trainers.base import request_hook as candidate_request_hook
 
-            questions = {ex.id: ex.question for ex in loaded.examples}
-            request_hook = lambda requests: compose_requests(candidate, requests, questions)  # noqa: E731
+            request_hook = candidate_request_hook(candidate, loaded.examples)
         elif method_arg:
             raise ValueError("--method-arg needs a training method; --method none trains nothing")
         params = GenerationParams(max_new_tokens, temperature, top_p, n, (), seed)

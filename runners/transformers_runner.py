@@ -1,9 +1,12 @@
 """The ``transformers`` runner: a local checkpoint (or a hub id) run with ``generate``.
 
-Requests are grouped by LoRA adapter, sorted by prompt length and run in left-padded
-batches; completions come back in request order. A request that cannot run (a prompt
-longer than the context, an unknown adapter, a failure that recurs when it runs alone)
-gets ``Completion.error`` instead of sinking its batch.
+Requests are grouped by LoRA adapter spec, sorted by prompt length and run in left-padded
+batches; completions come back in request order. A spec is one adapter name, or several
+joined by ``+`` (``"easy+medium"``) that are applied together, their LoRA deltas summed
+(MAC's stacked tier adapters, see :mod:`runners.adapters`); one call may mix specs.
+A request that cannot run (a prompt longer than the context, an unknown adapter, a
+failure that recurs when it runs alone) gets ``Completion.error`` instead of sinking its
+batch.
 
 torch, transformers and peft (the ``train`` extra) are imported inside functions so
 that importing this module, as the registry and doctest collection do, stays cheap.
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runners.adapters import SEPARATOR
 from runners.base import Completion, GenerationParams, GenerationRequest, apply_stop
 
 _DTYPE_NAMES = {
@@ -92,6 +96,8 @@ class TransformersRunner:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model_id, local = resolve_model(model)
+        if any(SEPARATOR in name for name in adapters):
+            raise ValueError(f"adapter names cannot contain {SEPARATOR!r}: {sorted(adapters)}")
         self.adapter_paths = {name: resolve_adapter(name, path) for name, path in adapters.items()}
         self.device = _resolve_device(device)
         self.torch_dtype = _resolve_dtype(dtype, self.device)
@@ -181,11 +187,18 @@ class TransformersRunner:
         self, index: int, request: GenerationRequest, params: GenerationParams
     ) -> _Item | Completion:
         """Tokenize one request and fit its token budget to the context, or say why not."""
-        if request.adapter is not None and request.adapter not in self.adapter_paths:
-            known = ", ".join(sorted(self.adapter_paths)) or "none"
-            return Completion(
-                request.id, error=f"unknown adapter {request.adapter!r} (loaded: {known})"
-            )
+        if request.adapter is not None:
+            names = request.adapter.split(SEPARATOR)
+            unknown = [name for name in names if name not in self.adapter_paths]
+            if unknown:
+                known = ", ".join(sorted(self.adapter_paths)) or "none"
+                return Completion(
+                    request.id, error=f"unknown adapter {unknown[0]!r} (loaded: {known})"
+                )
+            if len(set(names)) < len(names):  # a repeated adapter would count twice
+                return Completion(
+                    request.id, error=f"adapter spec {request.adapter!r} repeats a name"
+                )
         try:
             if self.chat:
                 text = self.tokenizer.apply_chat_template(
@@ -209,15 +222,21 @@ class TransformersRunner:
         return _Item(index, request, list(ids), budget)
 
     @contextmanager
-    def _adapter(self, name: str | None) -> Iterator[None]:
-        """Activate adapter ``name``; None runs the base model with adapters disabled."""
+    def _adapter(self, spec: str | None) -> Iterator[None]:
+        """Activate the adapter(s) of ``spec`` (a name, or names joined by ``+``, whose LoRA
+        deltas then add up); None runs the base model with adapters disabled."""
         if not self.adapter_paths:
             yield
-        elif name is None:
+        elif spec is None:
             with self.model.disable_adapter():
                 yield
+        elif SEPARATOR in spec:
+            # PeftModel.set_adapter takes one name; the LoraModel under it takes a list
+            # and makes every LoRA layer run all of them.
+            self.model.base_model.set_adapter(spec.split(SEPARATOR), inference_mode=True)
+            yield
         else:
-            self.model.set_adapter(name, inference_mode=True)
+            self.model.set_adapter(spec, inference_mode=True)
             yield
 
     def _run_safely(

@@ -28,7 +28,8 @@ from harness.suite import Suite
 class Candidate:
     """A trained model the runners can load.
 
-    - ``kind="full"``: ``path`` is a checkpoint folder (model + tokenizer).
+    - ``kind="full"``: the checkpoint (model + tokenizer) is the folder ``checkpoint``
+      *relative to* ``path`` (``""``: ``path`` itself; sft and curriculum use ``"model"``).
     - ``kind="lora"``: ``base`` is the base checkpoint folder and ``adapters`` maps
       adapter names to PEFT adapter folders *relative to* ``path`` (so a cached
       candidate can move); ``runner_options`` says how to apply them
@@ -43,6 +44,7 @@ class Candidate:
     adapters: dict[str, str] = field(default_factory=dict)
     runner_options: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # training log summary: steps, losses, seconds
+    checkpoint: str = ""  # kind "full": the checkpoint folder relative to path
 
     def adapter_paths(self) -> dict[str, str]:
         """Adapter name -> absolute folder."""
@@ -50,7 +52,9 @@ class Candidate:
 
     def model_path(self) -> str:
         """The checkpoint a runner opens: the full model, or the base under the adapters."""
-        return self.path if self.kind == "full" else str(self.base)
+        if self.kind == "full":
+            return str(Path(self.path) / self.checkpoint) if self.checkpoint else self.path
+        return str(self.base)
 
     def save(self) -> None:
         Path(self.path, "candidate.json").write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
@@ -108,3 +112,24 @@ def cached_fit(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return candidate, False
+
+
+def request_hook(candidate: Candidate, examples: list[Any]) -> Callable[[list[Any]], list[Any]] | None:
+    """How a candidate's adapters apply to each generation request, or None (full weights).
+
+    MAC candidates compose their tier adapters per request (``runner_options["composition"]``,
+    :mod:`trainers.mac_compose`); a single-adapter candidate (``runner_options["adapter"]``,
+    e.g. sft with LoRA) applies that adapter to every request.
+    """
+    import dataclasses
+
+    options = candidate.runner_options
+    if "composition" in options:
+        from trainers.mac_compose import compose_requests, question_texts
+
+        questions = question_texts(examples)
+        return lambda requests: compose_requests(candidate, requests, questions)
+    if options.get("adapter"):
+        name = options["adapter"]
+        return lambda requests: [dataclasses.replace(r, adapter=name) for r in requests]
+    return None
