@@ -141,7 +141,9 @@ def test_chat_tokenizers_get_the_template_and_its_end_of_turn(tmp_path):
     )
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     assert item.input_ids[: len(prompt_ids)] == prompt_ids
-    assert tokenizer.decode(item.labels[len(prompt_ids) :]).startswith("```sql\nSELECT 1\n```<|im_end|>")
+    assert tokenizer.decode(item.labels[len(prompt_ids) :]).startswith(
+        "```sql\nSELECT 1\n```<|im_end|>"
+    )
 
 
 # -- the loop ---------------------------------------------------------------------------
@@ -237,7 +239,9 @@ def test_plan_hybrid_carries_the_hardest_of_each_earlier_tier():
     none = plan_stages(examples, tiers, "hybrid", hybrid_carry=0.0)
     assert [_ids(s) for s in none] == [_ids(s) for s in plan_stages(examples, tiers, "sequential")]
     every = plan_stages(examples, tiers, "hybrid", hybrid_carry=1.0)
-    assert [_ids(s) for s in every] == [_ids(s) for s in plan_stages(examples, tiers, "incremental")]
+    assert [_ids(s) for s in every] == [
+        _ids(s) for s in plan_stages(examples, tiers, "incremental")
+    ]
 
 
 def test_plan_sorted_is_one_unshuffled_pass_easy_to_hard():
@@ -285,7 +289,14 @@ def test_sft_full_candidate_loads_and_generates(suite, base, tmp_path):
 
 def test_sft_lora_candidate_loads_and_changes_outputs_through_its_adapter(suite, base, tmp_path):
     before = folder_digest(base)
-    config = {"mode": "lora", "steps": 4, "batch_size": 4, "lr": 5e-2, "lora_r": 4, "sample_rows": 0}
+    config = {
+        "mode": "lora",
+        "steps": 4,
+        "batch_size": 4,
+        "lr": 5e-2,
+        "lora_r": 4,
+        "sample_rows": 0,
+    }
     candidate = sft.create().fit(str(base), suite, config, tmp_path / "c", progress=False)
     assert candidate.kind == "lora" and candidate.runner_options["adapter"] == "sft"
     assert candidate.adapters == {"sft": "adapters/sft"}
@@ -295,7 +306,9 @@ def test_sft_lora_candidate_loads_and_changes_outputs_through_its_adapter(suite,
     try:
         prompts = [build_request(suite, e, PROMPT, []).prompt for e in suite.examples[:4]]
         params = GenerationParams(max_new_tokens=12)
-        plain = runner.generate([GenerationRequest(str(i), p) for i, p in enumerate(prompts)], params)
+        plain = runner.generate(
+            [GenerationRequest(str(i), p) for i, p in enumerate(prompts)], params
+        )
         adapted = runner.generate(
             [GenerationRequest(str(i), p, adapter="sft") for i, p in enumerate(prompts)], params
         )
@@ -347,7 +360,8 @@ def test_cached_fit_hit_skips_training(suite, base, tmp_path):
 # -- the tiny base ----------------------------------------------------------------------
 
 MICRO = TinyBaseConfig(
-    n_layer=1, n_embd=32, n_head=2, n_positions=512, vocab_size=320, steps=3, batch_size=4,
+    n_layer=1, n_embd=32, n_head=2, n_positions=512, vocab_size=320, steps=3, answer_steps=1,
+    batch_size=4,
     sql_size="tiny", code_size=2,
 )  # fmt: skip
 

@@ -62,7 +62,8 @@ class TrainItem:
 
     @property
     def target_tokens(self) -> int:
-        return sum(1 for label in self.labels if label != IGNORE)
+        """Tokens with loss (the first token of a sequence is never predicted)."""
+        return sum(1 for label in self.labels[1:] if label != IGNORE)
 
 
 @dataclass

@@ -47,11 +47,11 @@ class StageLog:
     name: str
     examples: int
     steps: int
-    mean_loss: float
-    first_loss: float
-    last_loss: float
+    mean_loss: float | None  # None for a stage of 0 steps
+    first_loss: float | None
+    last_loss: float | None
     tokens: int  # real (unpadded) tokens through the model
-    target_tokens: int  # tokens with loss
+    target_tokens: int  # tokens with loss (the first of a sequence is never predicted)
     padded_tokens: int  # tokens including padding
     seconds: float
     tokens_per_s: float
@@ -274,7 +274,7 @@ def train(
                 global_step += 1
                 losses.append(loss.item())
                 tokens += int(batch["attention_mask"].sum())
-                target_tokens += int((batch["labels"] != IGNORE).sum())
+                target_tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
                 padded += batch["input_ids"].numel()
                 elapsed = time.perf_counter() - started
                 bar.update(
@@ -283,20 +283,18 @@ def train(
             seconds = time.perf_counter() - started
             stage = StageLog(
                 name=names[index], examples=len(items), steps=steps,
-                mean_loss=sum(losses) / len(losses) if losses else float("nan"),
-                first_loss=losses[0] if losses else float("nan"),
-                last_loss=losses[-1] if losses else float("nan"),
+                mean_loss=sum(losses) / len(losses) if losses else None,
+                first_loss=losses[0] if losses else None,
+                last_loss=losses[-1] if losses else None,
                 tokens=tokens, target_tokens=target_tokens, padded_tokens=padded,
                 seconds=round(seconds, 3), tokens_per_s=round(tokens / seconds, 1) if seconds else 0.0,
                 optimizer_step=_adam_step(optimizer),
             )  # fmt: skip
             log.info(
-                "%s: %d steps, loss %.4f -> %.4f (mean %.4f), %.0f tokens/s",
+                "%s: %d steps, losses %s, %.0f tokens/s",
                 stage.name,
                 steps,
-                stage.first_loss,
-                stage.last_loss,
-                stage.mean_loss,
+                losses[:1] + losses[-1:],
                 stage.tokens_per_s,
             )
             log_out.stages.append(stage)
