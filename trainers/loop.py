@@ -195,8 +195,8 @@ def train(
     spans one stage when the optimizer is reset per stage, all stages otherwise.
     ``before_stage(index, model)`` runs before each stage (e.g. to change which parameters
     train); with ``reset_optimizer_per_stage`` the new optimizer takes the parameters that
-    require grad at that moment. ``mixed_precision``: "no" or "bf16" (fp16 would need a
-    grad scaler on the optimizer and is not supported).
+    require grad at that moment. ``mixed_precision``: "no" or "bf16" autocast over fp32 weights
+    (fp16 would need a grad scaler and is not supported).
     """
     import torch
     from accelerate import Accelerator
@@ -212,8 +212,12 @@ def train(
     if mixed_precision not in ("no", "bf16"):
         raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {mixed_precision!r}")
     set_seed(seed)
-    accelerator = Accelerator(mixed_precision=mixed_precision)
+    # Precision is applied here rather than through Accelerator(mixed_precision=...): the
+    # Accelerator state is a process-wide singleton that refuses a second, different
+    # setting (the tiny base pretrains in fp32, a method may then train in bf16).
+    accelerator = Accelerator()
     model = accelerator.prepare(model)
+    bf16 = mixed_precision == "bf16"
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
@@ -264,7 +268,7 @@ def train(
                 )
                 for group in optimizer.param_groups:
                     group["lr"] = lr * factor
-                with accelerator.autocast():
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
                     loss = model(**batch).loss
                 accelerator.backward(loss)
                 if max_grad_norm:
