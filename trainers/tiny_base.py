@@ -83,12 +83,16 @@ def tiny_base(
     progress: bool = True,
     config: TinyBaseConfig | None = None,
 ) -> Path:
-    """The tiny base checkpoint folder for ``seed``, pretrained on first use and cached."""
+    """The tiny base checkpoint folder for ``seed``, pretrained on first use and cached.
+
+    ``steps`` overrides the config's budget, keeping its answer-only share."""
     from suites.tiny import cache_dir
 
     config = config or TinyBaseConfig()
-    if steps is not None:
-        config = replace(config, steps=steps)
+    if steps is not None:  # the answer-only share of the budget stays the same
+        config = replace(
+            config, steps=steps, answer_steps=steps * config.answer_steps // config.steps
+        )
     folder = cache_dir() / f"tiny-base-v{VERSION}-seed{seed}-{config.digest()}"
     if (folder / RECORD).is_file():
         return folder
