@@ -1,6 +1,6 @@
 """Training throughput: the harness's training loop against a plain PyTorch loop, side by side.
 
-Same randomly initialised model (built in place), same tokenized synth-sql training
+Same randomly initialised model (the tiny base's shape, randomly initialised), same tokenized synth-sql training
 items, same batches in the same order, same number of AdamW steps; tokens/s counts
 the real (unpadded) tokens through the model. The plain loop is the floor: no
 accelerate, no scheduler, no length grouping, no logging.
@@ -47,12 +47,18 @@ def main() -> None:
     from suites.synth_sql import load_synth_sql
     from trainers.data import encode, training_texts
     from trainers.loop import collate, train
+    from trainers.tiny_base import TinyBaseConfig
 
     torch.set_num_threads(2)
     suite = load_synth_sql(split="train")
     texts = training_texts(suite, PromptOptions(sample_rows=0))
     with tempfile.TemporaryDirectory() as tmp:
-        folder = build_tiny_causal_lm(Path(tmp) / "m", n_layer=4, n_embd=256, n_positions=1024, vocab_texts=[t.prompt for t in texts[:200]])
+        shape = TinyBaseConfig()  # the tiny base's shape: GPT-2, 4 layers x 128 dims, 4 heads, BPE 2,048
+        folder = build_tiny_causal_lm(
+            Path(tmp) / "m", arch="gpt2", n_layer=shape.n_layer, n_embd=shape.n_embd,
+            head_dim=shape.n_embd // shape.n_head, n_positions=shape.n_positions, vocab_size=shape.vocab_size,
+            chat_template=False, vocab_texts=[t.prompt + t.target for t in texts],
+        )  # fmt: skip
         tokenizer = AutoTokenizer.from_pretrained(folder)
         items = encode(texts, tokenizer, max_length=1024).items
         take = items[: args.steps * args.batch_size]
@@ -67,7 +73,7 @@ def main() -> None:
                         shuffle=False, group_by_length=False, progress=False)
             ours.append(sum(stage.seconds for stage in log.stages))
     f, o = statistics.median(floor), statistics.median(ours)
-    print(f"{args.steps} AdamW steps, batch {args.batch_size}, {tokens} tokens, 4 layers x 256 dims, CPU, median of {args.rounds}\n")
+    print(f"{args.steps} AdamW steps, batch {args.batch_size}, {tokens} tokens, the tiny base shape (GPT-2, 4 layers x 128 dims), CPU, median of {args.rounds}\n")
     print("| loop | seconds | tokens/s | ratio to plain loop (time) |")
     print("|---|---:|---:|---:|")
     print(f"| plain PyTorch | {f:.2f} | {tokens / f:.0f} | 1.00x |")

@@ -13,7 +13,7 @@ def run_command(
     suite: Annotated[str, typer.Option(help="Suite name (see harness suites).")] = "synth-sql",
     method: Annotated[str | None, typer.Option(help="Training method (see harness methods); 'none' scores the model as it is. Default: mac for a checkpoint, none otherwise.")] = None,
     method_arg: Annotated[list[str] | None, typer.Option("--method-arg", "-M", help="KEY=VALUE method option, e.g. -M schedule=hybrid -M steps_per_stage=200.")] = None,
-    model: Annotated[str | None, typer.Option(help="Base: checkpoint folder, hub id, 'tiny' (default: pretrained here), server URL, predictions file, or 'gold'.")] = None,
+    model: Annotated[str | None, typer.Option(help="Base: checkpoint folder, hub id, 'tiny' (default: pretrained here; tiny:STEPS for a longer pretraining budget), server URL, predictions file, or 'gold'.")] = None,
     runner: Annotated[str | None, typer.Option(help="transformers, vllm, openai, replay, gold (default: from --model).")] = None,
     runner_arg: Annotated[list[str] | None, typer.Option("--runner-arg", "-R", help="KEY=VALUE for the runner, e.g. -R device=cpu -R base_url=http://...")] = None,
     data: Annotated[str | None, typer.Option(help="Suite folder, for suites that need one.")] = None,
@@ -51,7 +51,7 @@ def run_command(
     from harness.results import tier_table
     from harness.runstore import RunStore, spec_hash
     from harness.suite import DataError
-    from harness.train import TINY, resolve_base, train_candidate
+    from harness.train import is_tiny, resolve_base, train_candidate
     from runners.base import GenerationParams
     from runners.choose import CANDIDATE_RUNNERS, infer_runner
     from suites.tiny import cache_dir
@@ -71,13 +71,13 @@ def run_command(
         if method != "none":
             registry.load("trainers", method)  # an unknown method fails here, before any work
         candidate, method_spec, request_hook = None, {"name": method, "config": {}}, None
-        if method != "none" or (runner_name == "transformers" and model in (None, TINY)):
+        if method != "none" or (runner_name == "transformers" and is_tiny(model)):
             model = resolve_base(model)
-            if sample_rows is None and Path(model).is_dir():
-                from trainers.tiny_base import prompt_options_for
+        if sample_rows is None and runner_name in CANDIDATE_RUNNERS and model and Path(model).is_dir():
+            from trainers.tiny_base import prompt_options_for
 
-                recorded = prompt_options_for(model)  # the prompt format a tiny base was pretrained on
-                sample_rows = recorded.sample_rows if recorded is not None else None
+            recorded = prompt_options_for(model)  # the prompt format a tiny base was pretrained on
+            sample_rows = recorded.sample_rows if recorded is not None else None
         if method != "none":
             train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
             candidate, hit, config = train_candidate(

@@ -16,13 +16,29 @@ from harness.suite import Suite
 TINY = "tiny"
 
 
-def resolve_base(model: str | None, seed: int = 0) -> str:
-    """The checkpoint folder to start from: ``tiny`` (the default) is pretrained here, cached."""
-    if model in (None, TINY):
-        from trainers.tiny_base import tiny_base
+def is_tiny(model: str | None) -> bool:
+    """Whether ``model`` names the tiny base: ``tiny`` (None too), or ``tiny:STEPS``.
 
-        return str(tiny_base(seed))
-    return model
+    >>> is_tiny(None), is_tiny("tiny"), is_tiny("tiny:3000"), is_tiny("tiny-model/")
+    (True, True, True, False)
+    """
+    return model is None or model == TINY or model.startswith(TINY + ":")
+
+
+def resolve_base(model: str | None, seed: int = 0) -> str:
+    """The checkpoint folder to start from: ``tiny`` (the default) is pretrained here, cached;
+    ``tiny:STEPS`` is the same base with a pretraining budget of STEPS optimizer steps."""
+    if not is_tiny(model):
+        return str(model)
+    from trainers.tiny_base import tiny_base
+
+    steps = None
+    if model and ":" in model:
+        text = model.split(":", 1)[1]
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"--model {model!r}: write tiny:STEPS with a positive number of steps, e.g. tiny:3000")
+        steps = int(text)
+    return str(tiny_base(seed, steps=steps))
 
 
 def method_config(method: str, overrides: dict[str, Any], seed: int) -> tuple[Any, dict[str, Any]]:

@@ -52,6 +52,8 @@ def test_unknown_method_and_runner_are_clear_errors(tmp_path):
     assert proc.returncode == 2 and "runner 'gold' cannot load one" in proc.stderr
     proc = harness("run", "--runner", "nosuch", "--model", "gold", "--out", str(tmp_path / "r"))
     assert proc.returncode == 2 and "no runner named 'nosuch'" in proc.stderr
+    proc = harness("run", "--model", "tiny:0", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "write tiny:STEPS with a positive number" in proc.stderr
 
 
 def test_code_suite_refuses_without_opt_in_before_generating(tmp_path):
@@ -79,3 +81,23 @@ def test_openai_runner_end_to_end_against_a_local_server(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["spec"]["runner"]["name"] == "openai" and run["spec"]["runner"]["config"]["model"] == "tiny-coder"
     assert "api_key" not in json.dumps(run)
+
+
+def test_a_tiny_base_folder_is_prompted_as_it_was_pretrained(tmp_path):
+    """`--model <tiny base folder> --method none` prompts with the options recorded in tiny_base.json
+    (no sample rows), as `--model tiny` does; a folder without the record gets the harness default."""
+    pytest.importorskip("transformers")
+    from runners.tiny_models import build_tiny_causal_lm
+    from trainers.tiny_base import RECORD
+
+    recorded = build_tiny_causal_lm(tmp_path / "based", arch="gpt2", n_layer=1, n_embd=32, vocab_size=300,
+                                    n_positions=512, chat_template=False)  # fmt: skip
+    (recorded / RECORD).write_text(json.dumps({"prompt": {"sample_rows": 0}}))
+    plain = build_tiny_causal_lm(tmp_path / "plain", arch="gpt2", n_layer=1, n_embd=32, vocab_size=300,
+                                 n_positions=512, chat_template=False)  # fmt: skip
+    for folder, rows in ((recorded, 0), (plain, 3)):
+        out = tmp_path / f"run-{folder.name}"
+        proc = harness("run", "--suite", "synth-sql", "-S", "size=tiny", "--model", str(folder), "--method", "none",
+                       "--limit", "2", "--max-new-tokens", "4", "--out", str(out))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((out / "run.json").read_text())["spec"]["prompt"]["sample_rows"] == rows

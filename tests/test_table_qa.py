@@ -318,3 +318,20 @@ def test_synth_table_default_size_generates_fast(tmp_path):
     counts = generate(tmp_path / "d", seed=0, size="default")
     assert time.monotonic() - start < 30
     assert counts["train"] > 1000 and counts["dev"] > 300 and counts["test"] > 300
+
+
+def _query_in_child(path: str) -> list:
+    return run_table_query(path, "SELECT count(*) FROM t", timeout_s=TIMEOUT_S).rows
+
+
+def test_workers_forked_after_the_parent_used_duckdb_do_not_hang(messy):
+    """A parent that loaded a table (e.g. to build prompts) then forks scoring workers:
+    each worker opens its own DuckDB instance and answers (it used to hang until killed)."""
+    from harness.execution.pool import WorkerPool
+
+    parent_rows = run_table_query(messy, "SELECT count(*) FROM t", timeout_s=TIMEOUT_S).rows
+    with WorkerPool(_query_in_child, jobs=2) as pool:
+        outcomes = dict(pool.imap_unordered([(i, str(messy)) for i in range(4)], deadline_s=20))
+    assert all(not o.killed and o.crashed is None for o in outcomes.values()), outcomes
+    assert [o.value for o in outcomes.values()] == [parent_rows] * 4
+    assert run_table_query(messy, "SELECT count(*) FROM t", timeout_s=TIMEOUT_S).rows == parent_rows

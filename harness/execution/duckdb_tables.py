@@ -223,6 +223,20 @@ def close_all() -> None:
 atexit.register(close_all)
 
 
+def _close_before_fork() -> None:
+    # A child forked from a process holding a DuckDB instance hangs when it opens its own
+    # (e.g. table prompts built in the parent, then scoring workers forked). The parent
+    # reopens lazily; skipped if another thread holds a lock (never block inside fork).
+    if _cache.lock.acquire(blocking=False):
+        _cache.lock.release()
+        if _engine_lock.acquire(blocking=False):
+            _engine_lock.release()
+            close_all()
+
+
+os.register_at_fork(before=_close_before_fork)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip()}"
 
