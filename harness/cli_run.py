@@ -56,6 +56,7 @@ def run_command(
     from runners.choose import CANDIDATE_RUNNERS, infer_runner
     from suites.tiny import cache_dir
 
+    asked_sample_rows = sample_rows
     try:
         loaded = load_suite(suite, data, split=split, limit=limit, suite_args=suite_arg or [])
         require_code_opt_in(loaded, allow_code_execution)
@@ -80,9 +81,10 @@ def run_command(
             sample_rows = recorded.sample_rows if recorded is not None else None
         if method != "none":
             train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
-            candidate, hit, config = train_candidate(
-                method, model, train_suite, parse_suite_args(method_arg or []), seed=seed or 0
-            )
+            overrides = parse_suite_args(method_arg or [])
+            if asked_sample_rows is not None and "sample_rows" not in overrides:
+                overrides["sample_rows"] = asked_sample_rows  # train on the prompt format the run will use
+            candidate, hit, config = train_candidate(method, model, train_suite, overrides, seed=seed or 0)
             typer.echo(f"{method}: {'reused cached candidate' if hit else 'trained candidate'} {candidate.path}", err=True)
             method_spec = {"name": method, "config": config, "candidate": candidate.path, "base": model}
             model = candidate.model_path()

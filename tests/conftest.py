@@ -37,3 +37,17 @@ def make_db(path: Path, script: str) -> Path:
     conn.commit()
     conn.close()
     return path
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """The tiny suite (30 questions on 2 databases) with tiers (Spider hardness) resolved;
+    shared by the trainer tests of a module."""
+    from suites.tiny import generate, load_tiny
+    from trainers.data import resolve_tiers
+
+    folder = tmp_path_factory.mktemp("tiny-suite")
+    generate(folder, seed=0)
+    loaded = load_tiny(folder)
+    resolve_tiers(loaded)
+    return loaded

@@ -76,15 +76,6 @@ def base_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    from suites.tiny import generate, load_tiny
-
-    folder = tmp_path_factory.mktemp("tiny") / "suite"
-    generate(folder, seed=0)
-    return load_tiny(folder)
-
-
-@pytest.fixture(scope="module")
 def trained(base_dir, suite, tmp_path_factory):
     """One MAC fit through the cache, observed after each tier."""
     from transformers import AutoModelForCausalLM

@@ -101,3 +101,19 @@ def test_a_tiny_base_folder_is_prompted_as_it_was_pretrained(tmp_path):
                        "--limit", "2", "--max-new-tokens", "4", "--out", str(out))  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert json.loads((out / "run.json").read_text())["spec"]["prompt"]["sample_rows"] == rows
+
+
+def test_sample_rows_given_to_run_reaches_the_training_method(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    from runners.tiny_models import build_tiny_causal_lm
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    folder = build_tiny_causal_lm(tmp_path / "m", arch="gpt2", n_layer=1, n_embd=32, vocab_size=300,
+                                  n_positions=1024, chat_template=False)  # fmt: skip
+    out = tmp_path / "run"
+    proc = harness("run", "--suite", "synth-sql", "-S", "size=tiny", "--model", str(folder), "--method", "sft",
+                   "-M", "steps=1", "--sample-rows", "1", "--limit", "2", "--max-new-tokens", "4",
+                   "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads((out / "run.json").read_text())["spec"]
+    assert spec["method"]["config"]["sample_rows"] == 1 and spec["prompt"]["sample_rows"] == 1

@@ -29,7 +29,6 @@ from trainers.data import (  # noqa: E402
     IGNORE,
     TrainText,
     encode,
-    resolve_tiers,
     target_text,
     training_texts,
 )
@@ -38,18 +37,6 @@ from trainers.tiny_base import TinyBaseConfig, prompt_options_for, tiny_base  # 
 
 PROMPT = PromptOptions(sample_rows=0)
 GREEDY = GenerationParams(max_new_tokens=6)
-
-
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory) -> Suite:
-    """The tiny suite (30 questions on 2 databases) with tiers resolved."""
-    from suites.tiny import generate, load_tiny
-
-    folder = tmp_path_factory.mktemp("tiny-suite")
-    generate(folder, seed=0)
-    loaded = load_tiny(folder)
-    resolve_tiers(loaded)
-    return loaded
 
 
 @pytest.fixture(scope="module")
