@@ -39,8 +39,9 @@ def methods(steps_per_tier: int, tiers: int) -> list[tuple[str, list[str]]]:
             for s in ("sequential", "incremental", "hybrid", "sorted")
         ],
         ("mac", ["--method", "mac", "-M", f"steps_per_tier={steps_per_tier}"]),
-        ("codelutra", ["--method", "codelutra"]),
-        ("grpo", ["--method", "grpo"]),
+        # CPU-sized: 2 rounds of 256 questions x 4 samples; GRPO gets the same step count as the others
+        ("codelutra", ["--method", "codelutra", "-M", "iterations=2", "-M", "questions_per_iteration=256"]),
+        ("grpo", ["--method", "grpo", "-M", f"steps={total}"]),
     ]
 
 
