@@ -1,8 +1,10 @@
 """Turn a model's completion into the prediction a suite scores.
 
 - SQL: the first fenced block if there is one (a ``sql`` fence preferred), else the
-  raw text after a leading ``SQL:``/``Answer:`` label; then the first statement
-  only, and prose after a blank line or after the statement dropped.
+  last step's SQL of a step-by-step answer (``SubSQL 1: ...`` ... ``SubSQL k: ...``,
+  each on one line), else the raw text after a leading ``SQL:``/``Answer:`` label;
+  then the first statement only, and prose after a blank line or after the statement
+  dropped.
 - printed output (code execution): the fenced block or the raw text, stripped.
 - a code line (completion): the first non-blank line of the fence or the text.
 - a Python value (CRUXEval): the fence or text, without a repeated ``assert f(...) ==``.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_STEP_SQL = re.compile(r"^[ \t]*SubSQL[ \t]*\d*[ \t]*:[ \t]*(\S.*)$", re.IGNORECASE | re.MULTILINE)
 _LABEL = re.compile(r"^\s*(?:sql(?:ite)? query|sql|query|answer|output)\s*:\s*", re.IGNORECASE)
 
 
@@ -65,8 +68,14 @@ def extract_sql(text: str) -> str:
     'SELECT count(*)\\nFROM t'
     >>> extract_sql("  SELECT 1; SELECT 2")
     'SELECT 1'
+    >>> extract_sql("Sub-question 1: List a.\\nSubSQL 1: SELECT a FROM t\\n"
+    ...             "Sub-question 2: Keep a > 1.\\nSubSQL 2: SELECT a FROM t WHERE a > 1")
+    'SELECT a FROM t WHERE a > 1'
     """
     body = fenced(text, prefer=("sql", "sqlite"))
+    steps = _STEP_SQL.findall(text) if body is None else []
+    if steps:
+        return first_statement(steps[-1])
     if body is None:
         body = _LABEL.sub("", text.strip(), count=1)
         body = re.split(r"\n\s*\n", body, maxsplit=1)[0]
@@ -110,4 +119,9 @@ def extract_value(text: str) -> str:
     return (match.group(1) if match else body).strip()
 
 
-EXTRACTORS = {"sql": extract_sql, "output": extract_output, "line": extract_line, "value": extract_value}
+EXTRACTORS = {
+    "sql": extract_sql,
+    "output": extract_output,
+    "line": extract_line,
+    "value": extract_value,
+}

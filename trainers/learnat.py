@@ -1,0 +1,447 @@
+"""``learnat``: AST-guided task decomposition with margin-aware DPO (LearNAT), for text-to-SQL.
+
+Per round (``rounds``, default 1):
+
+1. **Decomposition synthesis** (:mod:`trainers.decomposition_search`): a Monte Carlo
+   tree search per training question over (sub-question, sub-SQL) steps. Proposals
+   come from the model being trained (the base in round 1, the previous round's model
+   after) when it can propose: a probe of ``probe_questions`` questions decides it
+   (``proposer="auto"``: the model proposes only if some of its steps survive pruning
+   there); otherwise, and at every node where none of its steps survives, the
+   rule-based decomposer (:mod:`trainers.decomposer`) proposes. Steps whose sub-SQL is
+   not a subtree of the gold AST are pruned; kept steps are valued by AST similarity
+   (:mod:`trainers.sql_tree`). The best path is kept only when its last SQL executes to
+   the gold result with the suite's own executor.
+2. **SFT** on the kept decompositions: the inference prompt, then the steps
+   ``Sub-question i: ... / SubSQL i: ...`` as the completion (``sft_steps`` AdamW steps,
+   :func:`trainers.loop.train`), so the model learns to write them; the last SubSQL is
+   the answer (:func:`harness.extraction.extract_sql` takes it).
+3. **Margin-aware DPO** (:mod:`trainers.margin_dpo`) on the step-level pairs of the
+   searches (chosen: the best path's step, rejected: a pruned or lower-valued sibling)
+   against a frozen copy of the SFT model: ``-log sigmoid(beta*h - alpha*log(margin))``.
+
+Full fine-tuning only; the candidate is the last round's model (kind ``full``,
+``checkpoint="model"``). SQL suites only: the method needs gold SQL to decompose.
+See docs/methods.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness.prompts import PromptOptions, build_request
+from harness.suite import Suite
+from harness.types import Example
+from trainers.base import Candidate, MethodOption
+from trainers.decomposer import Step
+from trainers.decomposition_search import (
+    DecompositionSearch,
+    SearchConfig,
+    format_steps,
+    run_searches,
+)
+
+FULL_LR = 5e-4
+
+
+def _opt(default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass
+class LearNATConfig:
+    """The options of ``harness run --method learnat -M KEY=VALUE`` (``harness methods``)."""
+
+    rounds: int = _opt(
+        1, "synthesis + SFT + DPO rounds; round r > 1 searches with round r-1's model as proposer"
+    )
+    simulations: int = _opt(24, "MCTS simulations per question")
+    max_depth: int = _opt(
+        8, "most steps in a decomposition (the last allowed step writes the rest of the query)"
+    )
+    exploration: float = _opt(1.0, "UCB exploration constant c")
+    corruptions: int = _opt(2, "wrong variants made of each rule proposal (pruned negatives)")
+    pairs_per_step: int = _opt(2, "preference pairs per step of the best path")
+    proposer: str = _opt("auto", "auto (the model when it can propose, else rules) or rules")
+    proposals: int = _opt(4, "next steps sampled from the model per expansion")
+    model_simulations: int = _opt(
+        2, "simulations whose expansions ask the model (the rest use rules: CPU budget)"
+    )
+    probe_questions: int = _opt(16, "questions on which auto checks whether the model can propose")
+    proposal_temperature: float = _opt(1.0, "sampling temperature of model proposals")
+    questions: int | None = _opt(
+        None, "train questions searched per round (seeded draw); None: all"
+    )
+    sft_steps: int = _opt(400, "SFT steps on the kept decompositions per round")
+    dpo_steps: int = _opt(200, "margin-aware DPO steps per round (0: none)")
+    batch_size: int = _opt(8, "examples (SFT) or pairs (DPO) per optimizer step")
+    lr: float = _opt(FULL_LR, "SFT peak learning rate (AdamW, warmup then linear decay)")
+    dpo_lr: float = _opt(5e-5, "DPO peak learning rate")
+    warmup: float = _opt(0.05, "SFT warmup, fraction of its steps")
+    beta: float = _opt(0.1, "DPO beta")
+    alpha: float = _opt(0.1, "weight of -log(margin) in the DPO logit")
+    margin_floor: float = _opt(0.01, "smallest margin (value gap) a pair counts with")
+    timeout_s: float = _opt(5.0, "execution deadline when verifying a decomposition's last SQL")
+    jobs: int = _opt(2, "worker processes verifying by execution")
+    max_length: int | None = _opt(
+        None, "longest training sequence in tokens; None: the model's context"
+    )
+    seed: int = _opt(0, "seed of draws, corruptions, batch order and sampling")
+    sample_rows: int | None = _opt(
+        None, "sample rows per table in prompts; None: the base's own (tiny base: 0), else 3"
+    )
+
+    @classmethod
+    def from_options(cls, config: dict[str, Any]) -> LearNATConfig:
+        unknown = sorted(set(config) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(
+                f"learnat: unknown option(s) {unknown}; known: {sorted(f.name for f in fields(cls))}"
+            )
+        cfg = cls(**config)
+        positive = ("rounds", "simulations", "max_depth", "batch_size", "jobs", "sft_steps")
+        if any(int(getattr(cfg, name)) < 1 for name in positive):
+            raise ValueError(f"learnat: {', '.join(positive)} must be at least 1")
+        if cfg.proposer not in ("auto", "rules"):
+            raise ValueError(f"learnat: proposer must be 'auto' or 'rules', got {cfg.proposer!r}")
+        if cfg.dpo_steps < 0 or cfg.margin_floor <= 0 or cfg.proposals < 0 or cfg.corruptions < 0:
+            raise ValueError(
+                "learnat: needs dpo_steps >= 0, margin_floor > 0, proposals >= 0, corruptions >= 0"
+            )
+        if cfg.questions is not None and cfg.questions < 1:
+            raise ValueError("learnat: questions must be at least 1 (or None: all)")
+        return cfg
+
+    def search_config(self) -> SearchConfig:
+        return SearchConfig(
+            self.simulations,
+            self.max_depth,
+            self.exploration,
+            self.corruptions,
+            self.pairs_per_step,
+        )
+
+
+def create(**_: Any) -> LearNATTrainer:
+    return LearNATTrainer()
+
+
+@dataclass
+class Synthesis:
+    """One round's searched questions: kept decompositions and step-level pairs."""
+
+    kept: dict[str, list[Step]] = field(default_factory=dict)
+    searches: dict[str, DecompositionSearch] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class LearNATTrainer:
+    """Decomposition synthesis by AST-pruned MCTS, SFT on it, then margin-aware DPO."""
+
+    name = "learnat"
+
+    def options(self) -> list[MethodOption]:
+        return [MethodOption(f.name, f.default, f.metadata["help"]) for f in fields(LearNATConfig)]
+
+    def fit(
+        self,
+        base: str,
+        train: Suite,
+        config: dict[str, Any],
+        out_dir: Path,
+        *,
+        progress: bool = True,
+    ) -> Candidate:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from trainers.data import context_length, resolve_tiers, uses_chat
+        from trainers.sft import _base_reference, prompt_options_for_base
+
+        cfg = LearNATConfig.from_options(config)
+        if (train.context.get("extract") or train.gold_kind) != "sql":
+            raise ValueError(
+                f"learnat decomposes gold SQL; suite {train.name!r} has gold kind {train.gold_kind!r}"
+            )
+        out_dir = Path(out_dir)
+        resolve_tiers(train)
+        prompts = prompt_options_for_base(cfg.sample_rows, base)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        chat = uses_chat(tokenizer)
+        torch.manual_seed(cfg.seed)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        max_length = cfg.max_length or context_length(model)
+        current, records = base, []
+        for r in range(1, cfg.rounds + 1):
+            started = time.perf_counter()
+            synthesis = self.synthesize(current, train, prompts, cfg, r, chat, progress)
+            record = dict(synthesis.record, round=r)
+            if not synthesis.kept:
+                raise ValueError(
+                    f"learnat: no decomposition of {train.name!r} verified by execution in round {r}"
+                )
+            record["sft"] = self._sft(
+                model, tokenizer, train, synthesis, prompts, chat, cfg, max_length, r, progress
+            )
+            record["dpo"] = self._dpo(
+                model, tokenizer, train, synthesis, prompts, chat, cfg, max_length, r, progress
+            )
+            folder = out_dir / ("model" if r == cfg.rounds else f"rounds/{r}")
+            model.save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            current = str(folder)
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            records.append(record)
+        metrics = {
+            "rounds": records,
+            "steps": sum(r["sft"]["steps"] + r["dpo"].get("steps", 0) for r in records),
+            "seconds": round(sum(r["seconds"] for r in records), 3),
+        }
+        return Candidate(
+            method=self.name, kind="full", path=str(out_dir), checkpoint="model",
+            base=_base_reference(base), runner_options={"prompt_options": asdict(prompts)}, metrics=metrics,
+        )  # fmt: skip
+
+    # -- 1. synthesis -------------------------------------------------------------------
+
+    def synthesize(
+        self,
+        model: str,
+        suite: Suite,
+        prompts: PromptOptions,
+        cfg: LearNATConfig,
+        r: int,
+        chat: bool,
+        progress: bool,
+    ) -> Synthesis:
+        """Search every drawn question, verify the best paths by execution."""
+        from harness.evaluate import progress_bar
+        from trainers.codelutra import draw_questions
+        from trainers.feedback import feedback_options, judge
+
+        began = time.perf_counter()
+        out = Synthesis()
+        questions = draw_questions(suite.examples, cfg.questions, f"{cfg.seed}:{r}")
+        undecomposable = 0
+        for ex in questions:
+            try:
+                out.searches[ex.id] = DecompositionSearch(
+                    ex.gold, cfg.search_config(), seed=f"{cfg.seed}:{ex.id}", example_id=ex.id
+                )
+            except ValueError:  # unparseable gold, or a shape the decomposer does not take (WITH)
+                undecomposable += 1
+        by_id = {ex.id: ex for ex in questions}
+        proposer = (
+            ModelProposer(model, suite, by_id, prompts, cfg, chat)
+            if cfg.proposer == "auto"
+            else None
+        )
+        uses_model = proposer is not None and proposer.can_propose(
+            list(out.searches.values())[: cfg.probe_questions]
+        )
+        searches = list(out.searches.values())
+        with progress_bar(
+            cfg.simulations, 0, f"learnat round {r}: search {len(searches)} trees"
+        ) as advance:
+            tick = (lambda _: advance()) if progress else None
+            by_model = min(cfg.model_simulations, cfg.simulations) if uses_model else 0
+            if by_model:
+                run_searches(searches, by_model, propose=proposer, progress=tick)
+            run_searches(searches, cfg.simulations - by_model, progress=tick)
+        paths = {qid: search.best_path() for qid, search in out.searches.items()}
+        items = [(by_id[qid], path[-1].sql) for qid, (path, _) in paths.items()]
+        verdicts = judge(
+            suite, items, options=feedback_options(suite, timeout_s=cfg.timeout_s), jobs=cfg.jobs
+        )
+        statuses: dict[str, int] = {}
+        for (ex, _), verdict in zip(items, verdicts):
+            statuses[verdict.status.value] = statuses.get(verdict.status.value, 0) + 1
+            if verdict.status.value == "match":
+                out.kept[ex.id] = paths[ex.id][0]
+        stats = [s.stats for s in searches]
+        lengths = [len(p) for p in out.kept.values()]
+        out.record = {
+            "questions": len(questions), "undecomposable": undecomposable, "kept": len(out.kept),
+            "verification": statuses, "proposer": "model" if uses_model else "rules",
+            "probe": proposer.probe if proposer is not None else None,
+            "completed_by_rules": sum(done for _, done in paths.values()),
+            "mean_steps": round(sum(lengths) / len(lengths), 3) if lengths else 0.0,
+            **{key: sum(s[key] for s in stats) for key in ("model_proposals", "model_kept", "rule_proposals", "pruned")},
+            "search_seconds": round(time.perf_counter() - began, 3),
+        }  # fmt: skip
+        return out
+
+    # -- 2. SFT -------------------------------------------------------------------------
+
+    def _sft(
+        self, model, tokenizer, suite, synthesis, prompts, chat, cfg, max_length, r, progress
+    ) -> dict[str, Any]:
+        from trainers.data import TrainText, encode
+        from trainers.loop import train as train_loop
+
+        texts = []
+        for ex in suite.examples:
+            if ex.id in synthesis.kept:
+                request = build_request(suite, ex, prompts, [])
+                target = decomposition_text(synthesis.kept[ex.id], chat)
+                texts.append(TrainText(ex.id, ex.tier, request.prompt, target, request.messages))
+        encoded = encode(texts, tokenizer, max_length=max_length)
+        if not encoded.items:
+            raise ValueError(
+                f"learnat: no decomposition of {suite.name!r} fits in {max_length} tokens"
+            )
+        log = train_loop(
+            model, tokenizer, [encoded.items], steps_per_stage=cfg.sft_steps, batch_size=cfg.batch_size,
+            lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + r, progress=progress, stage_names=[f"sft-{r}"],
+        )  # fmt: skip
+        return {**log.summary(), "data": encoded.summary(), "steps": log.steps}
+
+    # -- 3. margin-aware DPO --------------------------------------------------------------
+
+    def _dpo(
+        self, model, tokenizer, suite, synthesis, prompts, chat, cfg, max_length, r, progress
+    ) -> dict[str, Any]:
+        from trainers.margin_dpo import encode_pairs, train_margin_dpo
+
+        pairs = step_pairs(suite, synthesis, prompts, chat)
+        record: dict[str, Any] = {"pairs": len(pairs)}
+        if not pairs or cfg.dpo_steps == 0:
+            return record
+        encoded, dropped = encode_pairs(
+            pairs, tokenizer, max_length=max_length, margin_floor=cfg.margin_floor, chat=chat
+        )
+        record["dropped"] = dropped
+        if not encoded:
+            return record
+        reference = copy.deepcopy(model).eval()
+        reference.requires_grad_(False)
+        summary = train_margin_dpo(
+            model, reference, tokenizer, encoded, steps=cfg.dpo_steps, batch_size=cfg.batch_size, lr=cfg.dpo_lr,
+            beta=cfg.beta, alpha=cfg.alpha, seed=cfg.seed + r, progress=progress,
+        )  # fmt: skip
+        del reference
+        return {**record, **summary}
+
+
+def decomposition_text(steps: list[Step], chat: bool) -> str:
+    """The completion the model learns: the steps, after a newline in plain mode (the
+    prompt ends mid-line); EOS is added by the encoder."""
+    text = format_steps(steps).rstrip("\n")
+    return text if chat else "\n" + text
+
+
+def step_pairs(suite: Suite, synthesis: Synthesis, prompts: PromptOptions, chat: bool) -> list[Any]:
+    """:class:`trainers.margin_dpo.StepPair` rows from the kept questions' searches."""
+    from trainers.margin_dpo import StepPair
+
+    rows = []
+    for ex in suite.examples:
+        if ex.id not in synthesis.kept:
+            continue
+        request = build_request(suite, ex, prompts, [])
+        for pair in synthesis.searches[ex.id].pairs(synthesis.kept[ex.id]):
+            k = len(pair.prefix) + 1
+            prefix = format_steps(list(pair.prefix)) if pair.prefix else ""
+            rows.append(
+                StepPair(
+                    ex.id,
+                    request.prompt,
+                    prefix if chat else "\n" + prefix,
+                    format_steps([pair.chosen], start=k),
+                    format_steps([pair.rejected], start=k),
+                    pair.value_chosen,
+                    pair.value_rejected,
+                    request.messages,
+                )  # fmt: skip
+            )
+    return rows
+
+
+class ModelProposer:
+    """Next-step proposals sampled from a checkpoint, batched over search trees."""
+
+    def __init__(
+        self, model: str, suite: Suite, examples: dict[str, Example], prompts: PromptOptions, cfg: LearNATConfig,
+        chat: bool,
+    ) -> None:  # fmt: skip
+        self.model, self.suite, self.examples, self.prompts, self.cfg = (
+            model,
+            suite,
+            examples,
+            prompts,
+            cfg,
+        )
+        self.probe: dict[str, int] | None = None
+        self._calls = 0
+        self._chat_tokenizer: Any = None
+        if chat:
+            from transformers import AutoTokenizer
+
+            self._chat_tokenizer = AutoTokenizer.from_pretrained(model)
+
+    def can_propose(self, searches: list[DecompositionSearch]) -> bool:
+        """Whether any of the model's steps at the roots of ``searches`` survives pruning."""
+        if self.cfg.proposals == 0 or not searches:
+            return False
+        steps = self([(search, []) for search in searches])
+        from trainers.sql_tree import includes
+
+        sampled = sum(len(s) for s in steps)
+        kept = sum(
+            1
+            for search, found in zip(searches, steps)
+            for step in found
+            if _safe_includes(includes, search, step)
+        )
+        self.probe = {"questions": len(searches), "parsed": sampled, "kept": kept}
+        return kept > 0
+
+    def __call__(self, items: list[tuple[DecompositionSearch, list[Step]]]) -> list[list[Step]]:
+        from runners.base import GenerationParams, GenerationRequest
+        from runners.transformers_runner import create
+        from trainers.decomposition_search import parse_first_step
+
+        requests = []
+        for i, (search, path) in enumerate(items):
+            example = self.examples[search.example_id]
+            requests.append(GenerationRequest(str(i), self._context(example, path)))
+        self._calls += 1
+        params = GenerationParams(
+            max_new_tokens=128, temperature=self.cfg.proposal_temperature, n=self.cfg.proposals,
+            seed=self.cfg.seed * 1_000_003 + self._calls, stop=(),
+        )  # fmt: skip
+        runner = create(self.model, chat=False, batch_size=16)
+        try:
+            completions = runner.generate(requests, params)
+        finally:
+            runner.close()
+        out: list[list[Step]] = []
+        for completion in completions:
+            steps = (
+                [parse_first_step(text) for text in completion.texts]
+                if completion.error is None
+                else []
+            )
+            out.append([s for s in steps if s is not None])
+        return out
+
+    def _context(self, example: Example, path: list[Step]) -> str:
+        request = build_request(self.suite, example, self.prompts, [])
+        if self._chat_tokenizer is not None:  # the template's text, continued (the runner adds BOS)
+            head = self._chat_tokenizer.apply_chat_template(
+                request.chat(), tokenize=False, add_generation_prompt=True
+            )
+        else:
+            head = request.prompt + "\n"
+        return head + format_steps(path) + f"Sub-question {len(path) + 1}:"
+
+
+def _safe_includes(includes: Any, search: DecompositionSearch, step: Step) -> bool:
+    try:
+        return includes(search.gold_tree, step.sql)
+    except ValueError:
+        return False
