@@ -20,7 +20,7 @@ def run_command(
     split: Annotated[str, typer.Option(help="Split to score.")] = "dev",
     suite_arg: Annotated[list[str] | None, typer.Option("--suite-arg", "-S", help="KEY=VALUE for the suite loader.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N examples.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated per completion.")] = 256,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Tokens generated per completion (default: 256; a trained method's own, e.g. learnat's longer step-by-step answers).")] = None,
     temperature: Annotated[float, typer.Option(help="0 for greedy decoding.")] = 0.0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
     n: Annotated[int, typer.Option(help="Samples per prompt (the first is scored).")] = 1,
@@ -92,12 +92,14 @@ def run_command(
             recorded = candidate.runner_options.get("prompt_options") or {}
             if sample_rows is None and recorded.get("sample_rows") is not None:
                 sample_rows = recorded["sample_rows"]  # the prompt format the candidate was trained on
+            if max_new_tokens is None:
+                max_new_tokens = candidate.runner_options.get("max_new_tokens")
             from trainers.base import request_hook as candidate_request_hook
 
             request_hook = candidate_request_hook(candidate, loaded.examples)
         elif method_arg:
             raise ValueError("--method-arg needs a training method; --method none trains nothing")
-        params = GenerationParams(max_new_tokens, temperature, top_p, n, (), seed)
+        params = GenerationParams(max_new_tokens or 256, temperature, top_p, n, (), seed)
         prompt_options = PromptOptions(sample_rows=3 if sample_rows is None else sample_rows, shots=shots)
         shot_examples = []
         if shots:

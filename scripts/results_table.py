@@ -42,7 +42,12 @@ def methods(steps_per_tier: int, tiers: int) -> list[tuple[str, list[str]]]:
         # CPU-sized: 2 rounds of 256 questions x 4 samples; GRPO gets the same step count as the others
         ("codelutra", ["--method", "codelutra", "-M", "iterations=2", "-M", "questions_per_iteration=256"]),
         ("grpo", ["--method", "grpo", "-M", f"steps={total}"]),
+        # SFT on the searched decompositions with the same budget, then 200 margin-aware DPO steps
+        ("learnat", ["--method", "learnat", "-M", f"sft_steps={total}"]),
     ]
+
+
+SQL_ONLY = {"learnat"}  # methods that decompose gold SQL
 
 
 def command(suite: str, method_args: list[str], seed: int, out: Path, model: str | None) -> list[str]:
@@ -51,10 +56,12 @@ def command(suite: str, method_args: list[str], seed: int, out: Path, model: str
             "--out", str(out)]  # fmt: skip
 
 
-def suite_tiers(suite: str) -> list[str]:
+def suite_info(suite: str) -> tuple[list[str], str]:
+    """The suite's tiers and its gold kind."""
     from harness.cli_common import load_suite
 
-    return list(load_suite(suite, None, split="train", suite_args=[]).tiers)
+    loaded = load_suite(suite, None, split="train", suite_args=[])
+    return list(loaded.tiers), loaded.gold_kind
 
 
 def failed_share(group: dict[str, Any]) -> float:
@@ -89,10 +96,10 @@ def main() -> None:
     args = parser.parse_args()
     for suite in args.suites:
         metric = MAIN_METRIC.get(suite, "ex")
-        tiers = suite_tiers(suite)
+        tiers, gold_kind = suite_info(suite)
         rows = []
         for label, method_args in methods(args.steps_per_tier, len(tiers)):
-            if args.methods and label not in args.methods:
+            if (args.methods and label not in args.methods) or (label in SQL_ONLY and gold_kind != "sql"):
                 continue
             per_seed = []
             for seed in args.seeds:

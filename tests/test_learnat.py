@@ -307,6 +307,7 @@ def test_one_round_synthesizes_verifies_and_trains(suite, base, tmp_path):
     before, after = weights(base), weights(cand.model_path())
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert cand.runner_options["prompt_options"]["sample_rows"] == 0
+    assert cand.runner_options["max_new_tokens"] >= max(256, record["sft"]["longest_target"])
 
 
 def test_a_wrong_gold_is_not_kept(suite, base, tmp_path):
@@ -339,3 +340,24 @@ def test_a_code_suite_is_refused(base, tmp_path):
     code = load_synth_code(export_synth_code(tmp_path / "code", seed=0, size=6), split="train")
     with pytest.raises(ValueError, match="decomposes gold SQL"):
         LearNATTrainer().fit(str(base), code, TINY, tmp_path / "c", progress=False)
+
+
+def test_harness_run_generates_with_the_candidates_budget(tmp_path, monkeypatch):
+    import json
+
+    from tests.test_eval_cli import harness
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    folder = build_tiny_causal_lm(tmp_path / "m", arch="gpt2", n_layer=1, n_embd=32, vocab_size=300,
+                                  n_positions=1024, chat_template=False)  # fmt: skip
+    method = ["--method", "learnat", "-M", "simulations=2", "-M", "sft_steps=1", "-M", "dpo_steps=1",
+              "-M", "questions=6", "-M", "probe_questions=1", "-M", "proposals=1", "-M", "jobs=1"]  # fmt: skip
+    for extra, expected in (([], None), (["--max-new-tokens", "8"], 8)):
+        out = tmp_path / f"run{len(extra)}"
+        proc = harness("run", "--suite", "synth-sql", "-S", "size=tiny", "--model", str(folder), *method,
+                       "--limit", "1", "--out", str(out), *extra)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        spec = json.loads((out / "run.json").read_text())["spec"]
+        budget = json.loads((out / "candidate.json").read_text())["runner_options"]["max_new_tokens"]
+        assert budget >= 256
+        assert spec["generation"]["max_new_tokens"] == (expected or budget)

@@ -21,7 +21,9 @@ Per round (``rounds``, default 1):
    against a frozen copy of the SFT model: ``-log sigmoid(beta*h - alpha*log(margin))``.
 
 Full fine-tuning only; the candidate is the last round's model (kind ``full``,
-``checkpoint="model"``). SQL suites only: the method needs gold SQL to decompose.
+``checkpoint="model"``). Step-by-step answers are long (each SubSQL repeats the query
+so far), so the candidate asks ``harness run`` for a larger generation budget
+(:func:`answer_budget`) unless ``--max-new-tokens`` is given. SQL suites only: the method needs gold SQL to decompose.
 See docs/methods.md.
 """
 
@@ -203,7 +205,8 @@ class LearNATTrainer:
         }
         return Candidate(
             method=self.name, kind="full", path=str(out_dir), checkpoint="model",
-            base=_base_reference(base), runner_options={"prompt_options": asdict(prompts)}, metrics=metrics,
+            base=_base_reference(base), metrics=metrics,
+            runner_options={"prompt_options": asdict(prompts), "max_new_tokens": answer_budget(records)},
         )  # fmt: skip
 
     # -- 1. synthesis -------------------------------------------------------------------
@@ -298,7 +301,8 @@ class LearNATTrainer:
             model, tokenizer, [encoded.items], steps_per_stage=cfg.sft_steps, batch_size=cfg.batch_size,
             lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + r, progress=progress, stage_names=[f"sft-{r}"],
         )  # fmt: skip
-        return {**log.summary(), "data": encoded.summary(), "steps": log.steps}
+        longest = max(item.target_tokens for item in encoded.items)
+        return {**log.summary(), "data": encoded.summary(), "steps": log.steps, "longest_target": longest}
 
     # -- 3. margin-aware DPO --------------------------------------------------------------
 
@@ -325,6 +329,17 @@ class LearNATTrainer:
         )  # fmt: skip
         del reference
         return {**record, **summary}
+
+
+def answer_budget(records: list[dict[str, Any]]) -> int:
+    """Tokens to generate at inference: a quarter more than the longest decomposition
+    trained on, in multiples of 64, at least the harness's default of 256.
+
+    >>> answer_budget([{"sft": {"longest_target": 451}}])
+    576
+    """
+    longest = max(r["sft"]["longest_target"] for r in records)
+    return max(256, -(-int(longest * 1.25) // 64) * 64)
 
 
 def decomposition_text(steps: list[Step], chat: bool) -> str:
