@@ -21,7 +21,7 @@ Per round (``rounds``, default 1):
    against a frozen copy of the SFT model: ``-log sigmoid(beta*h - alpha*log(margin))``.
 
 Full fine-tuning only; the candidate is the last round's model (kind ``full``,
-``checkpoint="model"``). Step-by-step answers are long (each SubSQL repeats the query
+``checkpoint="model"``; earlier rounds stay in ``rounds/<r>``). Step-by-step answers are long (each SubSQL repeats the query
 so far), so the candidate asks ``harness run`` for a larger generation budget
 (:func:`answer_budget`) unless ``--max-new-tokens`` is given. SQL suites only: the method needs gold SQL to decompose.
 See docs/methods.md.
@@ -82,7 +82,7 @@ class LearNATConfig:
     dpo_steps: int = _opt(200, "margin-aware DPO steps per round (0: none)")
     batch_size: int = _opt(8, "examples (SFT) or pairs (DPO) per optimizer step")
     lr: float = _opt(FULL_LR, "SFT peak learning rate (AdamW, warmup then linear decay)")
-    dpo_lr: float = _opt(5e-5, "DPO peak learning rate")
+    dpo_lr: float = _opt(1e-5, "DPO peak learning rate")
     warmup: float = _opt(0.05, "SFT warmup, fraction of its steps")
     beta: float = _opt(0.1, "DPO beta")
     alpha: float = _opt(0.1, "weight of -log(margin) in the DPO logit")
@@ -300,6 +300,7 @@ class LearNATTrainer:
         log = train_loop(
             model, tokenizer, [encoded.items], steps_per_stage=cfg.sft_steps, batch_size=cfg.batch_size,
             lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + r, progress=progress, stage_names=[f"sft-{r}"],
+            mixed_precision=_mixed_precision(),
         )  # fmt: skip
         longest = max(item.target_tokens for item in encoded.items)
         return {**log.summary(), "data": encoded.summary(), "steps": log.steps, "longest_target": longest}
@@ -329,6 +330,12 @@ class LearNATTrainer:
         )  # fmt: skip
         del reference
         return {**record, **summary}
+
+
+def _mixed_precision() -> str:
+    import torch
+
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
 def answer_budget(records: list[dict[str, Any]]) -> int:
