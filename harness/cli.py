@@ -116,6 +116,8 @@ def eval_command(
     typer.echo(f"run: {run_dir}")
 
 
+from harness.cli_compare import compare_command  # noqa: E402
+from harness.cli_gate import baseline_command, check_command  # noqa: E402
 from harness.cli_methods import methods_command  # noqa: E402
 from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
@@ -123,6 +125,9 @@ from harness.cli_suites import suites_app  # noqa: E402
 app.command("run")(run_command)
 app.command("methods")(methods_command)
 app.add_typer(suites_app, name="suites")
+app.command("compare")(compare_command)
+app.command("baseline")(baseline_command)
+app.command("check")(check_command)
 
 
 def main() -> None:

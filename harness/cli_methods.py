@@ -19,5 +19,7 @@ def methods_command() -> None:
             continue
         doc = (type(trainer).__doc__ or "").strip().splitlines()
         typer.echo(f"\n{name:24} {doc[0] if doc else ''}")
-        for option in options:
-            typer.echo(f"  -M {option.name}={option.default!s:<14} {option.help}")
+        settings = [f"-M {option.name}={option.default!s}" for option in options]
+        width = max(map(len, settings), default=0)
+        for setting, option in zip(settings, options):
+            typer.echo(f"  {setting:<{width}}  {option.help}")
