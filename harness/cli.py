@@ -118,6 +118,7 @@ def eval_command(
 
 from harness.cli_compare import compare_command  # noqa: E402
 from harness.cli_gate import baseline_command, check_command  # noqa: E402
+from harness.cli_leaderboard import leaderboard_command  # noqa: E402
 from harness.cli_methods import methods_command  # noqa: E402
 from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
@@ -128,6 +129,7 @@ app.add_typer(suites_app, name="suites")
 app.command("compare")(compare_command)
 app.command("baseline")(baseline_command)
 app.command("check")(check_command)
+app.command("leaderboard")(leaderboard_command)
 
 
 def main() -> None:
