@@ -77,7 +77,35 @@ def score_example(index: int) -> dict[str, Any]:
     )
     record = sample.to_json()
     record["hash"] = sample_hash(example, pred)
+    for side, rows in (("pred_rows", execution.pred_rows), ("gold_rows", execution.gold_rows)):
+        if rows is not None:
+            record[side] = preview_rows(rows)
     return record
+
+
+PREVIEW_ROWS, PREVIEW_CHARS = 5, 100
+
+
+def preview_rows(rows: Any) -> list[list[Any]]:
+    """The first rows of a result for people to read (run pages): JSON values, long text cut.
+
+    >>> preview_rows([(1, "a" * 120, None, b"x")] * 7)[:1]
+    [[1, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…', None, "b'x'"]]
+    >>> len(preview_rows([(1,)] * 7)), preview_rows(["3", "4"])
+    (5, [['3'], ['4']])
+    """
+
+    def value(v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float)):
+            return v
+        text = v if isinstance(v, str) else repr(v) if isinstance(v, bytes) else str(v)
+        return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+    out = []
+    for row in list(rows)[:PREVIEW_ROWS]:
+        cells = row if isinstance(row, (tuple, list)) else (row,)
+        out.append([value(v) for v in cells])
+    return out
 
 
 def failed_record(index: int, status: Status, error: str) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def test_run_link_opens_its_samples(browser_page, records):
     page.click("#leaderboard a:text-is('sft-replay')")
     page.wait_for_url("**/runs/sft-replay.html")
     replay = next(r for r in records if r.label == "sft-replay")
-    assert page.locator("#samples tbody tr").count() == len(replay.samples)
+    assert page.locator("#samples > tbody > tr").count() == len(replay.samples)
     assert page.inner_text("#sample-0 pre.pred") == f"SELECT '{HOSTILE_PRED}'"
     assert "no such table" in page.inner_text("#sample-2 pre.error")
     assert page.inner_text("#sample-0 td:nth-child(2)") == replay.samples["0"]["db_id"]
@@ -341,8 +341,10 @@ def test_question_and_result_rows_show_when_recorded(records):
 
     replay = next(r for r in records if r.label == "sft-replay")
     row = by_run(leaderboard_rows(records))["sft-replay"]
-    plain = render_run_page(replay, row, "../index.html")
-    assert "question" not in plain and "predicted rows" not in plain
+    recorded = render_run_page(replay, row, "../index.html")  # scoring records the first rows
+    assert "predicted rows" in recorded and "question" not in recorded
+    bare = {k: {f: v for f, v in s.items() if not f.endswith("_rows")} for k, s in replay.samples.items()}
+    assert "predicted rows" not in render_run_page(replace(replay, samples=bare), row, "../index.html")
     samples = {k: dict(v) for k, v in replay.samples.items()}
     samples["0"].update(question="Which <b>projects</b>?", pred_rows=[["<i>x</i>", 1]] * 7,
                         gold_rows=[])
