@@ -87,16 +87,17 @@ def _model(run: RunRecord) -> str:
 def leaderboard_rows(runs: list[RunRecord]) -> list[dict[str, Any]]:
     """One row per run, sorted by suite, then main-metric accuracy (best first), then name."""
     names = run_names([r.path for r in runs])
+    labels = method_labels(runs)
     tiers = _ordered_tiers(runs)
     optional = [m for m in OPTIONAL_METRICS if any(
         _metric(r.results.get("overall"), m) is not None for r in runs)]
     rows = []
-    for name, run in zip(names, runs):
+    for name, label, run in zip(names, labels, runs):
         overall = run.results.get("overall") or {}
         metric = main_metric(list(run.results.get("metrics") or overall.get("metrics") or []))
         row: dict[str, Any] = {
             "run": name,
-            "method": run.method,
+            "method": label,
             "model": _model(run),
             "suite": run.suite,
             "date": run.run.get("created"),
@@ -112,6 +113,27 @@ def leaderboard_rows(runs: list[RunRecord]) -> list[dict[str, Any]]:
         rows.append(row)
     rows.sort(key=lambda r: (r["suite"], -(r["accuracy"] or 0.0), r["run"]))
     return rows
+
+
+def method_labels(runs: Sequence[RunRecord]) -> list[str]:
+    """Each run's method, with the options that tell runs of that method apart (not the seed),
+    e.g. ``curriculum schedule=hybrid`` beside ``curriculum schedule=sorted``."""
+    configs = [_config(run) for run in runs]
+    varying: dict[str, list[str]] = {}
+    for run, config in zip(runs, configs):
+        same = [c for r, c in zip(runs, configs) if r.method == run.method]
+        keys = sorted({k for c in same for k in c if k != "seed"})
+        varying[run.method] = [k for k in keys if len({repr(c.get(k)) for c in same}) > 1]
+    return [
+        " ".join([run.method, *(f"{k}={config.get(k)}" for k in varying[run.method])])
+        for run, config in zip(runs, configs)
+    ]
+
+
+def _config(run: RunRecord) -> dict[str, Any]:
+    method = run.spec.get("method")
+    config = method.get("config") if isinstance(method, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def columns(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -353,3 +353,20 @@ def test_question_and_result_rows_show_when_recorded(records):
     assert "Which &lt;b&gt;projects&lt;/b&gt;?" in page and "<b>" not in page
     assert page.count("<td>&lt;i&gt;x&lt;/i&gt;</td>") == 5 and "2 more rows" in page
     assert "no rows" in page
+
+
+def test_method_labels_name_the_options_that_tell_runs_apart(tmp_path):
+    from leaderboards.records import RunRecord
+    from leaderboards.table import method_labels
+
+    def record(name: str, method: str, **config) -> RunRecord:
+        spec = {"method": {"name": method, "config": config}}
+        return RunRecord(tmp_path / name, {"spec": spec}, {"overall": {}, "by_tier": {}})
+
+    runs = [record("a", "curriculum", schedule="hybrid", seed=0, steps=100),
+            record("b", "curriculum", schedule="sorted", seed=1, steps=100),
+            record("c", "sft", steps=400, seed=0), record("d", "sft", steps=400, seed=2),
+            record("e", "none")]  # fmt: skip
+    assert method_labels(runs) == [
+        "curriculum schedule=hybrid", "curriculum schedule=sorted", "sft", "sft", "none"
+    ]
