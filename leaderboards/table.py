@@ -120,10 +120,10 @@ def method_labels(runs: Sequence[RunRecord]) -> list[str]:
     e.g. ``curriculum schedule=hybrid`` beside ``curriculum schedule=sorted``."""
     configs = [_config(run) for run in runs]
     varying: dict[str, list[str]] = {}
-    for run, config in zip(runs, configs):
-        same = [c for r, c in zip(runs, configs) if r.method == run.method]
+    for method in {run.method for run in runs}:
+        same = [c for r, c in zip(runs, configs) if r.method == method]
         keys = sorted({k for c in same for k in c if k != "seed"})
-        varying[run.method] = [k for k in keys if len({repr(c.get(k)) for c in same}) > 1]
+        varying[method] = [k for k in keys if len({repr(c.get(k)) for c in same}) > 1]
     return [
         " ".join([run.method, *(f"{k}={config.get(k)}" for k in varying[run.method])])
         for run, config in zip(runs, configs)
