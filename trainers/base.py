@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,16 @@ class MethodOption:
     name: str
     default: Any
     help: str
+
+
+def option(default: Any, help_text: str) -> Any:
+    """A config dataclass field with its ``harness methods`` help line."""
+    return field(default=default, metadata={"help": help_text})
+
+
+def documented_options(config_class: type) -> list[MethodOption]:
+    """The fields of a config dataclass declared with :func:`option`, as method options."""
+    return [MethodOption(f.name, f.default, f.metadata["help"]) for f in fields(config_class)]
 
 
 class Trainer(Protocol):

@@ -29,49 +29,46 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from harness.prompts import build_request
 from harness.suite import Suite
 from harness.types import Example
-from trainers.base import Candidate, MethodOption
+from trainers.base import Candidate, MethodOption, documented_options, option
 from trainers.preference_pairs import Labeled, build_pairs, dpo_rows, pair_counts, rates
 
 ITERATIONS = "iterations"
 
-
-def _opt(default: Any, help_text: str) -> Any:
-    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
 class CodeLutraConfig:
     """The options of ``harness run --method codelutra -M KEY=VALUE`` (``harness methods``)."""
 
-    iterations: int = _opt(4, "sample / execute / pair / DPO rounds T")
-    samples_per_question: int = _opt(4, "K completions sampled per training question and iteration (4 keeps CPU runs sane)")
-    temperature: float = _opt(1.0, "sampling temperature")
-    top_p: float = _opt(1.0, "nucleus sampling cut")
-    max_new_tokens: int = _opt(128, "longest sampled completion")
-    max_pairs_per_question: int = _opt(2, "P: at most this many preference pairs per question")
-    gold_as_chosen: bool = _opt(False, "a question with wrong samples and no right one pairs the gold answer against them")
-    beta: float = _opt(0.1, "DPO beta (deviation from the reference)")
-    sft_weight: float = _opt(1.0, "weight of the SFT loss on the chosen answer (the DPO sigmoid loss weighs 1.0)")
-    lr: float = _opt(1e-5, "peak learning rate (AdamW, linear decay, no warmup)")
-    steps_per_iteration: int | None = _opt(None, "optimizer steps per iteration (None: epochs_per_iteration passes over the pairs)")
-    epochs_per_iteration: float = _opt(1.0, "passes over the iteration's pairs, rounded up to whole batches")
-    batch_size: int = _opt(8, "pairs per optimizer step")
-    questions_per_iteration: int | None = _opt(None, "train questions drawn (seeded) per iteration; None: the whole train split")
-    timeout_s: float = _opt(5.0, "execution deadline per sample")
-    jobs: int = _opt(2, "worker processes executing samples")
-    generation_batch_size: int = _opt(16, "prompts per generation batch while sampling")
-    gradient_checkpointing: bool = _opt(False, "recompute activations in the backward pass (large models)")
-    max_length: int | None = _opt(None, "longest prompt+completion in tokens (longer: the end cut); None: the model's context")
-    keep_iterations: bool = _opt(False, "keep every iteration's checkpoint in <candidate>/iterations/<t>")
-    seed: int = _opt(0, "seed of question draws, sampling and batch order")
-    sample_rows: int | None = _opt(None, "sample rows per table in SQL prompts; None: the base's own (tiny base: 0), else 3")
+    iterations: int = option(4, "sample / execute / pair / DPO rounds T")
+    samples_per_question: int = option(4, "K completions sampled per training question and iteration (4 keeps CPU runs sane)")
+    temperature: float = option(1.0, "sampling temperature")
+    top_p: float = option(1.0, "nucleus sampling cut")
+    max_new_tokens: int = option(128, "longest sampled completion")
+    max_pairs_per_question: int = option(2, "P: at most this many preference pairs per question")
+    gold_as_chosen: bool = option(False, "a question with wrong samples and no right one pairs the gold answer against them")
+    beta: float = option(0.1, "DPO beta (deviation from the reference)")
+    sft_weight: float = option(1.0, "weight of the SFT loss on the chosen answer (the DPO sigmoid loss weighs 1.0)")
+    lr: float = option(1e-5, "peak learning rate (AdamW, linear decay, no warmup)")
+    steps_per_iteration: int | None = option(None, "optimizer steps per iteration (None: epochs_per_iteration passes over the pairs)")
+    epochs_per_iteration: float = option(1.0, "passes over the iteration's pairs, rounded up to whole batches")
+    batch_size: int = option(8, "pairs per optimizer step")
+    questions_per_iteration: int | None = option(None, "train questions drawn (seeded) per iteration; None: the whole train split")
+    timeout_s: float = option(5.0, "execution deadline per sample")
+    jobs: int = option(2, "worker processes executing samples")
+    generation_batch_size: int = option(16, "prompts per generation batch while sampling")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (large models)")
+    max_length: int | None = option(None, "longest prompt+completion in tokens (longer: the end cut); None: the model's context")
+    keep_iterations: bool = option(False, "keep every iteration's checkpoint in <candidate>/iterations/<t>")
+    seed: int = option(0, "seed of question draws, sampling and batch order")
+    sample_rows: int | None = option(None, "sample rows per table in SQL prompts; None: the base's own (tiny base: 0), else 3")
 
     @classmethod
     def from_options(cls, config: dict[str, Any]) -> CodeLutraConfig:
@@ -106,7 +103,7 @@ class CodeLutraTrainer:
         self.before_train = before_train
 
     def options(self) -> list[MethodOption]:
-        return [MethodOption(f.name, f.default, f.metadata["help"]) for f in fields(CodeLutraConfig)]
+        return documented_options(CodeLutraConfig)
 
     def fit(
         self, base: str, train: Suite, config: dict[str, Any], out_dir: Path, *, progress: bool = True

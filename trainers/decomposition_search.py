@@ -153,8 +153,7 @@ class DecompositionSearch:
             self.stats["rule_proposals"] += len(rules)
         for rule in rules:
             for wrong in self.decomposer.corrupt(rule, self.config.corruptions, seed=self.seed):
-                tree = self._tree(wrong.sql)
-                if tree is not None and not includes(self.gold_tree, tree):
+                if self._tree(wrong.sql) is not None and not self.accepts(wrong.sql):
                     self._prune(leaf, wrong)
         seen = set()
         for step in kept:
@@ -173,6 +172,11 @@ class DecompositionSearch:
                 total=value,
             )
             leaf.children.append(child)
+
+    def accepts(self, sql: str) -> bool:
+        """Whether ``sql`` parses and its tree is a subtree of the gold's (a step kept)."""
+        tree = self._tree(sql)
+        return tree is not None and includes(self.gold_tree, tree)
 
     def _prune(self, leaf: Node, step: Step) -> None:
         tree = self._tree(step.sql)

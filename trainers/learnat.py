@@ -38,7 +38,7 @@ from typing import Any
 from harness.prompts import PromptOptions, build_request
 from harness.suite import Suite
 from harness.types import Example
-from trainers.base import Candidate, MethodOption
+from trainers.base import Candidate, MethodOption, documented_options, option
 from trainers.decomposer import Step
 from trainers.decomposition_search import (
     DecompositionSearch,
@@ -50,50 +50,47 @@ from trainers.decomposition_search import (
 FULL_LR = 5e-4
 
 
-def _opt(default: Any, help_text: str) -> Any:
-    return field(default=default, metadata={"help": help_text})
-
 
 @dataclass
 class LearNATConfig:
     """The options of ``harness run --method learnat -M KEY=VALUE`` (``harness methods``)."""
 
-    rounds: int = _opt(
+    rounds: int = option(
         1, "synthesis + SFT + DPO rounds; round r > 1 searches with round r-1's model as proposer"
     )
-    simulations: int = _opt(24, "MCTS simulations per question")
-    max_depth: int = _opt(
+    simulations: int = option(24, "MCTS simulations per question")
+    max_depth: int = option(
         8, "most steps in a decomposition (the last allowed step writes the rest of the query)"
     )
-    exploration: float = _opt(1.0, "UCB exploration constant c")
-    corruptions: int = _opt(2, "wrong variants made of each rule proposal (pruned negatives)")
-    pairs_per_step: int = _opt(2, "preference pairs per step of the best path")
-    proposer: str = _opt("auto", "auto (the model when it can propose, else rules) or rules")
-    proposals: int = _opt(4, "next steps sampled from the model per expansion")
-    model_simulations: int = _opt(
+    exploration: float = option(1.0, "UCB exploration constant c")
+    corruptions: int = option(2, "wrong variants made of each rule proposal (pruned negatives)")
+    pairs_per_step: int = option(2, "preference pairs per step of the best path")
+    proposer: str = option("auto", "auto (the model when it can propose, else rules) or rules")
+    proposals: int = option(4, "next steps sampled from the model per expansion")
+    model_simulations: int = option(
         2, "simulations whose expansions ask the model (the rest use rules: CPU budget)"
     )
-    probe_questions: int = _opt(16, "questions on which auto checks whether the model can propose")
-    proposal_temperature: float = _opt(1.0, "sampling temperature of model proposals")
-    questions: int | None = _opt(
+    probe_questions: int = option(16, "questions on which auto checks whether the model can propose")
+    proposal_temperature: float = option(1.0, "sampling temperature of model proposals")
+    questions: int | None = option(
         None, "train questions searched per round (seeded draw); None: all"
     )
-    sft_steps: int = _opt(400, "SFT steps on the kept decompositions per round")
-    dpo_steps: int = _opt(200, "margin-aware DPO steps per round (0: none)")
-    batch_size: int = _opt(8, "examples (SFT) or pairs (DPO) per optimizer step")
-    lr: float = _opt(FULL_LR, "SFT peak learning rate (AdamW, warmup then linear decay)")
-    dpo_lr: float = _opt(1e-5, "DPO peak learning rate")
-    warmup: float = _opt(0.05, "SFT warmup, fraction of its steps")
-    beta: float = _opt(0.1, "DPO beta")
-    alpha: float = _opt(0.1, "weight of -log(margin) in the DPO logit")
-    margin_floor: float = _opt(0.01, "smallest margin (value gap) a pair counts with")
-    timeout_s: float = _opt(5.0, "execution deadline when verifying a decomposition's last SQL")
-    jobs: int = _opt(2, "worker processes verifying by execution")
-    max_length: int | None = _opt(
+    sft_steps: int = option(400, "SFT steps on the kept decompositions per round")
+    dpo_steps: int = option(200, "margin-aware DPO steps per round (0: none)")
+    batch_size: int = option(8, "examples (SFT) or pairs (DPO) per optimizer step")
+    lr: float = option(FULL_LR, "SFT peak learning rate (AdamW, warmup then linear decay)")
+    dpo_lr: float = option(1e-5, "DPO peak learning rate")
+    warmup: float = option(0.05, "SFT warmup, fraction of its steps")
+    beta: float = option(0.1, "DPO beta")
+    alpha: float = option(0.1, "weight of -log(margin) in the DPO logit")
+    margin_floor: float = option(0.01, "smallest margin (value gap) a pair counts with")
+    timeout_s: float = option(5.0, "execution deadline when verifying a decomposition's last SQL")
+    jobs: int = option(2, "worker processes verifying by execution")
+    max_length: int | None = option(
         None, "longest training sequence in tokens; None: the model's context"
     )
-    seed: int = _opt(0, "seed of draws, corruptions, batch order and sampling")
-    sample_rows: int | None = _opt(
+    seed: int = option(0, "seed of draws, corruptions, batch order and sampling")
+    sample_rows: int | None = option(
         None, "sample rows per table in prompts; None: the base's own (tiny base: 0), else 3"
     )
 
@@ -147,7 +144,7 @@ class LearNATTrainer:
     name = "learnat"
 
     def options(self) -> list[MethodOption]:
-        return [MethodOption(f.name, f.default, f.metadata["help"]) for f in fields(LearNATConfig)]
+        return documented_options(LearNATConfig)
 
     def fit(
         self,
@@ -158,11 +155,8 @@ class LearNATTrainer:
         *,
         progress: bool = True,
     ) -> Candidate:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from trainers.data import context_length, resolve_tiers, uses_chat
-        from trainers.sft import _base_reference, prompt_options_for_base
+        from trainers.data import resolve_tiers, uses_chat
+        from trainers.sft import FineTune, TuneOptions, _base_reference
 
         cfg = LearNATConfig.from_options(config)
         if (train.context.get("extract") or train.gold_kind) != "sql":
@@ -171,27 +165,22 @@ class LearNATTrainer:
             )
         out_dir = Path(out_dir)
         resolve_tiers(train)
-        prompts = prompt_options_for_base(cfg.sample_rows, base)
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tune = TuneOptions(seed=cfg.seed, max_length=cfg.max_length, sample_rows=cfg.sample_rows)
+        session = FineTune.open(base, tune, adapter_name=self.name)
+        model, tokenizer, prompts = session.model, session.tokenizer, session.prompt_options
         chat = uses_chat(tokenizer)
-        torch.manual_seed(cfg.seed)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        max_length = cfg.max_length or context_length(model)
         current, records = base, []
         for r in range(1, cfg.rounds + 1):
             started = time.perf_counter()
-            synthesis = self.synthesize(current, train, prompts, cfg, r, chat, progress)
+            synthesis = self.synthesize(current, train, prompts, cfg, r, tokenizer if chat else None, progress)
             record = dict(synthesis.record, round=r)
             if not synthesis.kept:
                 raise ValueError(
                     f"learnat: no decomposition of {train.name!r} verified by execution in round {r}"
                 )
-            record["sft"] = self._sft(
-                model, tokenizer, train, synthesis, prompts, chat, cfg, max_length, r, progress
-            )
-            record["dpo"] = self._dpo(
-                model, tokenizer, train, synthesis, prompts, chat, cfg, max_length, r, progress
-            )
+            requests = {ex.id: build_request(train, ex, prompts, []) for ex in train.examples if ex.id in synthesis.kept}
+            record["sft"] = self._sft(session, train, synthesis, requests, chat, cfg, r, progress)
+            record["dpo"] = self._dpo(session, synthesis, requests, chat, cfg, r, progress)
             folder = out_dir / ("model" if r == cfg.rounds else f"rounds/{r}")
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
@@ -218,10 +207,11 @@ class LearNATTrainer:
         prompts: PromptOptions,
         cfg: LearNATConfig,
         r: int,
-        chat: bool,
+        chat_tokenizer: Any,
         progress: bool,
     ) -> Synthesis:
-        """Search every drawn question, verify the best paths by execution."""
+        """Search every drawn question, verify the best paths by execution. ``chat_tokenizer``:
+        the tokenizer whose chat template frames model proposals (None: plain prompts)."""
         from harness.evaluate import progress_bar
         from trainers.codelutra import draw_questions
         from trainers.feedback import feedback_options, judge
@@ -238,23 +228,23 @@ class LearNATTrainer:
             except ValueError:  # unparseable gold, or a shape the decomposer does not take (WITH)
                 undecomposable += 1
         by_id = {ex.id: ex for ex in questions}
-        proposer = (
-            ModelProposer(model, suite, by_id, prompts, cfg, chat)
-            if cfg.proposer == "auto"
-            else None
-        )
-        uses_model = proposer is not None and proposer.can_propose(
-            list(out.searches.values())[: cfg.probe_questions]
-        )
         searches = list(out.searches.values())
-        with progress_bar(
-            cfg.simulations, 0, f"learnat round {r}: search {len(searches)} trees"
-        ) as advance:
-            tick = (lambda _: advance()) if progress else None
-            by_model = min(cfg.model_simulations, cfg.simulations) if uses_model else 0
-            if by_model:
-                run_searches(searches, by_model, propose=proposer, progress=tick)
-            run_searches(searches, cfg.simulations - by_model, progress=tick)
+        proposer = None
+        if cfg.proposer == "auto":
+            proposer = ModelProposer(model, suite, by_id, prompts, cfg, chat_tokenizer)
+        try:
+            uses_model = proposer is not None and proposer.can_propose(searches[: cfg.probe_questions])
+            with progress_bar(
+                cfg.simulations, 0, f"learnat round {r}: search {len(searches)} trees"
+            ) as advance:
+                tick = (lambda _: advance()) if progress else None
+                by_model = min(cfg.model_simulations, cfg.simulations) if uses_model else 0
+                if by_model:
+                    run_searches(searches, by_model, propose=proposer, progress=tick)
+                run_searches(searches, cfg.simulations - by_model, progress=tick)
+        finally:
+            if proposer is not None:
+                proposer.close()
         paths = {qid: search.best_path() for qid, search in out.searches.items()}
         items = [(by_id[qid], path[-1].sql) for qid, (path, _) in paths.items()]
         verdicts = judge(
@@ -280,39 +270,35 @@ class LearNATTrainer:
 
     # -- 2. SFT -------------------------------------------------------------------------
 
-    def _sft(
-        self, model, tokenizer, suite, synthesis, prompts, chat, cfg, max_length, r, progress
-    ) -> dict[str, Any]:
+    def _sft(self, session, suite, synthesis, requests, chat, cfg, r, progress) -> dict[str, Any]:
         from trainers.data import TrainText, encode
         from trainers.loop import train as train_loop
 
-        texts = []
-        for ex in suite.examples:
-            if ex.id in synthesis.kept:
-                request = build_request(suite, ex, prompts, [])
-                target = decomposition_text(synthesis.kept[ex.id], chat)
-                texts.append(TrainText(ex.id, ex.tier, request.prompt, target, request.messages))
-        encoded = encode(texts, tokenizer, max_length=max_length)
+        tiers = {ex.id: ex.tier for ex in suite.examples}
+        texts = [
+            TrainText(qid, tiers[qid], request.prompt, decomposition_text(synthesis.kept[qid], chat), request.messages)
+            for qid, request in requests.items()
+        ]
+        encoded = encode(texts, session.tokenizer, max_length=session.max_length)
         if not encoded.items:
             raise ValueError(
-                f"learnat: no decomposition of {suite.name!r} fits in {max_length} tokens"
+                f"learnat: no decomposition of {suite.name!r} fits in {session.max_length} tokens"
             )
         log = train_loop(
-            model, tokenizer, [encoded.items], steps_per_stage=cfg.sft_steps, batch_size=cfg.batch_size,
-            lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + r, progress=progress, stage_names=[f"sft-{r}"],
-            mixed_precision=_mixed_precision(),
+            session.model, session.tokenizer, [encoded.items], steps_per_stage=cfg.sft_steps,
+            batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup, seed=cfg.seed + r, progress=progress,
+            stage_names=[f"sft-{r}"], mixed_precision=session.mixed_precision,
         )  # fmt: skip
         longest = max(item.target_tokens for item in encoded.items)
         return {**log.summary(), "data": encoded.summary(), "steps": log.steps, "longest_target": longest}
 
     # -- 3. margin-aware DPO --------------------------------------------------------------
 
-    def _dpo(
-        self, model, tokenizer, suite, synthesis, prompts, chat, cfg, max_length, r, progress
-    ) -> dict[str, Any]:
+    def _dpo(self, session, synthesis, requests, chat, cfg, r, progress) -> dict[str, Any]:
         from trainers.margin_dpo import encode_pairs, train_margin_dpo
 
-        pairs = step_pairs(suite, synthesis, prompts, chat)
+        model, tokenizer, max_length = session.model, session.tokenizer, session.max_length
+        pairs = step_pairs(synthesis, requests, chat)
         record: dict[str, Any] = {"pairs": len(pairs)}
         if not pairs or cfg.dpo_steps == 0:
             return record
@@ -330,12 +316,6 @@ class LearNATTrainer:
         )  # fmt: skip
         del reference
         return {**record, **summary}
-
-
-def _mixed_precision() -> str:
-    import torch
-
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
 def answer_budget(records: list[dict[str, Any]]) -> int:
@@ -356,21 +336,19 @@ def decomposition_text(steps: list[Step], chat: bool) -> str:
     return text if chat else "\n" + text
 
 
-def step_pairs(suite: Suite, synthesis: Synthesis, prompts: PromptOptions, chat: bool) -> list[Any]:
-    """:class:`trainers.margin_dpo.StepPair` rows from the kept questions' searches."""
+def step_pairs(synthesis: Synthesis, requests: dict[str, Any], chat: bool) -> list[Any]:
+    """:class:`trainers.margin_dpo.StepPair` rows from the kept questions' searches
+    (``requests``: the inference request of each kept question, by id)."""
     from trainers.margin_dpo import StepPair
 
     rows = []
-    for ex in suite.examples:
-        if ex.id not in synthesis.kept:
-            continue
-        request = build_request(suite, ex, prompts, [])
-        for pair in synthesis.searches[ex.id].pairs(synthesis.kept[ex.id]):
+    for qid, request in requests.items():
+        for pair in synthesis.searches[qid].pairs(synthesis.kept[qid]):
             k = len(pair.prefix) + 1
             prefix = format_steps(list(pair.prefix)) if pair.prefix else ""
             rows.append(
                 StepPair(
-                    ex.id,
+                    qid,
                     request.prompt,
                     prefix if chat else "\n" + prefix,
                     format_steps([pair.chosen], start=k),
@@ -384,42 +362,32 @@ def step_pairs(suite: Suite, synthesis: Synthesis, prompts: PromptOptions, chat:
 
 
 class ModelProposer:
-    """Next-step proposals sampled from a checkpoint, batched over search trees."""
+    """Next-step proposals sampled from a checkpoint, batched over search trees. The
+    runner is opened on first use and kept until :meth:`close`."""
 
     def __init__(
-        self, model: str, suite: Suite, examples: dict[str, Example], prompts: PromptOptions, cfg: LearNATConfig,
-        chat: bool,
+        self, model: str, suite: Suite, examples: dict[str, Example], prompts: PromptOptions,
+        cfg: LearNATConfig, chat_tokenizer: Any = None,
     ) -> None:  # fmt: skip
-        self.model, self.suite, self.examples, self.prompts, self.cfg = (
-            model,
-            suite,
-            examples,
-            prompts,
-            cfg,
-        )
+        self.model, self.suite, self.examples, self.prompts, self.cfg = model, suite, examples, prompts, cfg
+        self.chat_tokenizer = chat_tokenizer
         self.probe: dict[str, int] | None = None
         self._calls = 0
-        self._chat_tokenizer: Any = None
-        if chat:
-            from transformers import AutoTokenizer
+        self._runner: Any = None
+        self._requests: dict[str, Any] = {}
 
-            self._chat_tokenizer = AutoTokenizer.from_pretrained(model)
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
     def can_propose(self, searches: list[DecompositionSearch]) -> bool:
         """Whether any of the model's steps at the roots of ``searches`` survives pruning."""
         if self.cfg.proposals == 0 or not searches:
             return False
         steps = self([(search, []) for search in searches])
-        from trainers.sql_tree import includes
-
-        sampled = sum(len(s) for s in steps)
-        kept = sum(
-            1
-            for search, found in zip(searches, steps)
-            for step in found
-            if _safe_includes(includes, search, step)
-        )
-        self.probe = {"questions": len(searches), "parsed": sampled, "kept": kept}
+        kept = sum(search.accepts(step.sql) for search, found in zip(searches, steps) for step in found)
+        self.probe = {"questions": len(searches), "parsed": sum(map(len, steps)), "kept": kept}
         return kept > 0
 
     def __call__(self, items: list[tuple[DecompositionSearch, list[Step]]]) -> list[list[Step]]:
@@ -427,43 +395,31 @@ class ModelProposer:
         from runners.transformers_runner import create
         from trainers.decomposition_search import parse_first_step
 
-        requests = []
-        for i, (search, path) in enumerate(items):
-            example = self.examples[search.example_id]
-            requests.append(GenerationRequest(str(i), self._context(example, path)))
+        requests = [
+            GenerationRequest(str(i), self._context(search.example_id, path))
+            for i, (search, path) in enumerate(items)
+        ]
         self._calls += 1
         params = GenerationParams(
             max_new_tokens=128, temperature=self.cfg.proposal_temperature, n=self.cfg.proposals,
             seed=self.cfg.seed * 1_000_003 + self._calls, stop=(),
         )  # fmt: skip
-        runner = create(self.model, chat=False, batch_size=16)
-        try:
-            completions = runner.generate(requests, params)
-        finally:
-            runner.close()
+        if self._runner is None:
+            self._runner = create(self.model, chat=False, batch_size=16)
         out: list[list[Step]] = []
-        for completion in completions:
-            steps = (
-                [parse_first_step(text) for text in completion.texts]
-                if completion.error is None
-                else []
-            )
-            out.append([s for s in steps if s is not None])
+        for completion in self._runner.generate(requests, params):
+            texts = completion.texts if completion.error is None else []
+            out.append([step for step in map(parse_first_step, texts) if step is not None])
         return out
 
-    def _context(self, example: Example, path: list[Step]) -> str:
-        request = build_request(self.suite, example, self.prompts, [])
-        if self._chat_tokenizer is not None:  # the template's text, continued (the runner adds BOS)
-            head = self._chat_tokenizer.apply_chat_template(
+    def _context(self, example_id: str, path: list[Step]) -> str:
+        if example_id not in self._requests:
+            self._requests[example_id] = build_request(self.suite, self.examples[example_id], self.prompts, [])
+        request = self._requests[example_id]
+        if self.chat_tokenizer is not None:  # the template's text, continued (the runner adds BOS)
+            head = self.chat_tokenizer.apply_chat_template(
                 request.chat(), tokenize=False, add_generation_prompt=True
             )
         else:
             head = request.prompt + "\n"
         return head + format_steps(path) + f"Sub-question {len(path) + 1}:"
-
-
-def _safe_includes(includes: Any, search: DecompositionSearch, step: Step) -> bool:
-    try:
-        return includes(search.gold_tree, step.sql)
-    except ValueError:
-        return False
