@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from leaderboards.records import RunRecord
+from leaderboards.records import RunRecord, id_order
 from leaderboards.stats import mcnemar_exact, paired_bootstrap_ci
 
 GOLD_FAILURES = frozenset({"gold_error", "gold_timeout"})
@@ -56,15 +56,6 @@ class Comparison:
         return self.run_a.data_hash
 
 
-def id_key(example_id: str) -> tuple[int, int, str]:
-    """Numeric ids in numeric order, then the rest as text.
-
-    >>> sorted(["10", "b", "2", "a"], key=id_key)
-    ['2', '10', 'a', 'b']
-    """
-    return (0, int(example_id), "") if example_id.isdigit() else (1, 0, example_id)
-
-
 def run_metrics(run: RunRecord) -> list[str]:
     """The metrics a run scored, main metric first."""
     listed = run.results.get("metrics")
@@ -102,8 +93,8 @@ def _check_comparable(a: RunRecord, b: RunRecord, metric: str | None) -> str:
     if chosen not in metrics_a or chosen not in metrics_b:
         raise ValueError(f"{what}: metric {chosen!r} is not in both runs "
                          f"({', '.join(metrics_a) or 'none'} vs {', '.join(metrics_b) or 'none'})")
-    only_a = sorted(set(a.samples) - set(b.samples), key=id_key)
-    only_b = sorted(set(b.samples) - set(a.samples), key=id_key)
+    only_a = sorted(set(a.samples) - set(b.samples), key=id_order)
+    only_b = sorted(set(b.samples) - set(a.samples), key=id_order)
     for ids, run in ((only_a, a), (only_b, b)):
         if ids:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -147,7 +138,7 @@ def compare_runs(a: RunRecord, b: RunRecord, *, metric: str | None = None, resam
                  seed: int = 0, confidence: float = 0.95) -> Comparison:
     """Compare run A with run B, overall and per tier (in results.json's tier order)."""
     chosen = _check_comparable(a, b, metric)
-    ids = sorted(a.samples, key=id_key)
+    ids = sorted(a.samples, key=id_order)
     by_tier: dict[str, list[str]] = {}
     for example_id in ids:
         by_tier.setdefault(a.samples[example_id].get("tier") or "unknown", []).append(example_id)

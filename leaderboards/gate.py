@@ -10,13 +10,13 @@ Error and timeout rates are lower-is-better: for them a rise is the drop.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from leaderboards.records import RunRecord
+from leaderboards.records import RunRecord, id_order
+from leaderboards.stats import mcnemar_one_sided
 
 SCHEMA_VERSION = 1
 RATES = ("error_rate", "timeout_rate")
@@ -26,20 +26,6 @@ EPS = 1e-9  # float noise: 1.0 - 0.95 must not exceed an allowed drop of 0.05
 
 class BaselineError(ValueError):
     """A baseline that cannot be used: the message names the file and the problem."""
-
-
-def mcnemar_p(regressed: int, improved: int) -> float:
-    """One-sided exact McNemar p: P(X >= regressed), X ~ Binomial(regressed + improved, 1/2).
-
-    >>> mcnemar_p(0, 0), mcnemar_p(1, 0), mcnemar_p(1, 1), mcnemar_p(10, 0)
-    (1.0, 0.5, 0.75, 0.0009765625)
-    """
-    n = regressed + improved
-    return sum(math.comb(n, k) for k in range(regressed, n + 1)) / 2**n
-
-
-def _sorted_ids(ids: Any) -> list[str]:
-    return sorted(ids, key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
 def _hit(sample: dict[str, Any] | None, measure: str) -> bool:
@@ -93,8 +79,8 @@ def make_baseline(run: RunRecord, *, metrics: list[str] | None = None, max_drop:
                           **{r: g[r] for r in RATES}} for name, g in groups.items()},
         # ids of the examples where each 0/1 measure is 1 (correct; for a rate, failing)
         "examples": {
-            "tiers": {t: _sorted_ids(tiers.get(t, [])) for t in run.results["by_tier"]},
-            "hits": {m: _sorted_ids(i for i, s in run.samples.items() if _hit(s, m))
+            "tiers": {t: sorted(tiers.get(t, []), key=id_order) for t in run.results["by_tier"]},
+            "hits": {m: sorted((i for i, s in run.samples.items() if _hit(s, m)), key=id_order)
                      for m in [*binary, *RATES]},
         },
     }
@@ -282,7 +268,7 @@ def _row(group: str, measure: str, base: dict, now: dict, allowed: float, level:
         was = set(hits) & ids
         is_ = {i for i in ids if _hit(samples.get(i), measure)}
         worse, better = (is_ - was, was - is_) if rate else (was - is_, is_ - was)
-        row.p_value = mcnemar_p(len(worse), len(better))
+        row.p_value = mcnemar_one_sided(len(worse), len(better))
     if drop <= allowed + EPS:
         return row
     word = "rose" if rate else "dropped"

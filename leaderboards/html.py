@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from leaderboards.html_assets import CSS, INDEX_JS
-from leaderboards.records import RunRecord
+from leaderboards.records import RunRecord, id_order
 from leaderboards.table import columns, format_value, leaderboard_rows, run_names
 
 #: Result rows shown per side on a run page.
@@ -185,10 +185,6 @@ def render_index(rows: Sequence[dict[str, Any]], pages: dict[str, str]) -> str:
     return _page("Leaderboard", page, INDEX_JS)
 
 
-def _natural(sample_id: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", sample_id))
-
-
 def _preview(rows: Any) -> str:
     if not isinstance(rows, list):
         return ""
@@ -240,7 +236,7 @@ class SampleColumns:
 
 def render_run_page(run: RunRecord, row: dict[str, Any], index_url: str) -> str:
     """A run's page: what it is, its scores, and every sample with prediction and gold."""
-    samples = [run.samples[k] for k in sorted(run.samples, key=_natural)]
+    samples = [run.samples[k] for k in sorted(run.samples, key=id_order)]
     meta = "".join(
         f"<dt>{_header(k)}</dt><dd>{esc(v if k == 'git_revision' else format_value(k, v))}</dd>"
         for k, v in row.items() if v is not None)

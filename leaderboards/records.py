@@ -10,6 +10,7 @@ record.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,15 @@ class RunRecord:
     @property
     def label(self) -> str:
         return self.path.name
+
+
+def id_order(example_id: str) -> tuple[Any, ...]:
+    """Sort key of example ids: digit runs compare as numbers ("2" < "10", "q2" < "q10").
+
+    >>> sorted(["10", "b", "2", "a", "q10", "q2"], key=id_order)
+    ['2', '10', 'a', 'b', 'q2', 'q10']
+    """
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", example_id))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -33,6 +33,19 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(min(Fraction(1), Fraction(2 * tail, 2**n)))
 
 
+def mcnemar_one_sided(regressed: int, improved: int) -> float:
+    """One-sided exact McNemar p that a run got worse: ``P(X >= regressed)`` with
+    ``X ~ Bin(regressed + improved, 1/2)``; exact integers.
+
+    >>> mcnemar_one_sided(0, 0), mcnemar_one_sided(1, 0), mcnemar_one_sided(1, 1)
+    (1.0, 0.5, 0.75)
+    >>> mcnemar_one_sided(10, 0)
+    0.0009765625
+    """
+    n = regressed + improved
+    return sum(math.comb(n, k) for k in range(regressed, n + 1)) / 2**n
+
+
 def paired_bootstrap_ci(
     a: list[int],
     b: list[int],

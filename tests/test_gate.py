@@ -11,8 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from harness.cli_gate import baseline_command, check_command
-from leaderboards.gate import check, load_baseline, make_baseline, mcnemar_p
+from leaderboards.gate import check, load_baseline, make_baseline
 from leaderboards.records import load_run
+from leaderboards.stats import mcnemar_one_sided
 from tests.test_eval_cli import harness
 
 TINY = ["--suite", "synth-sql", "-S", "size=tiny"]
@@ -140,7 +141,7 @@ def test_noise_both_ways_passes_with_significance_only(runs):
     assert proc.exit_code == 0, proc.output
     report = check(load_baseline(baseline_of(runs, "mix")), load_run(runs["swap"]), significance=0.05)
     overall = next(r for r in report.rows if r.group == "overall" and r.metric == "ex")
-    assert overall.delta == 0 and overall.p_value == mcnemar_p(1, 1) == 0.75
+    assert overall.delta == 0 and overall.p_value == mcnemar_one_sided(1, 1) == 0.75
 
 
 def test_policy_in_the_baseline_is_used_and_overridden(runs, tmp_path):
