@@ -54,12 +54,16 @@ def eval_command(
     predictions_format: Annotated[str | None, typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
     prediction_kind: Annotated[str | None, typer.Option(help="Table QA: predictions are 'sql' (default) or 'answer' lists.")] = None,
     allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox). Required by suites that do.")] = False,
+    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb or postgresql (see docs/engines.md).")] = "sqlite",
+    db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
+    db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (e.g. public for BIRD mini-dev's dump); default: one per database.")] = None,
+    pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, transpiled to the engine's (e.g. sqlite); default: the engine's.")] = None,
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
-    from harness.cli_common import load_suite, report_skipped, require_code_opt_in
+    from harness.cli_common import engine_options, load_suite, report_skipped, require_code_opt_in
     from harness.evaluate import evaluate
-    from harness.options import EvalOptions
+    from harness.options import EvalOptions, recorded_options
     from harness.predictions import read_predictions
     from harness.results import tier_table
     from harness.runstore import spec_hash
@@ -88,10 +92,10 @@ def eval_command(
             ves_repetitions=ves_repetitions,
             allow_code_execution=allow_code_execution,
             prediction_kind=prediction_kind,
+            **engine_options(engine, db_url, db_schema, loaded, pred_dialect=pred_dialect),
         )
         for name in options.metrics:
             registry.load("metrics", name)
-        from dataclasses import asdict
 
         spec = {
             "command": "eval",
@@ -102,7 +106,7 @@ def eval_command(
             "suite_args": sorted(suite_arg or []),
             "predictions": str(Path(predictions).resolve()) if predictions != "gold" else "gold",
             "predictions_digest": pred_digest,
-            "options": asdict(options),
+            "options": recorded_options(options),
             "skip_missing_db": skip_missing_db,
             "limit": limit,
         }

@@ -76,6 +76,68 @@ def require_code_opt_in(suite: Suite, allowed: bool) -> None:
         )
 
 
+def sql_dialect(name: str) -> str:
+    """A sqlglot dialect from an engine name (``postgresql``) or a dialect name (``postgres``, ``mysql``).
+
+    >>> sql_dialect("postgresql"), sql_dialect("sqlite")
+    ('postgres', 'sqlite')
+    """
+    import sqlglot
+
+    from harness.engines import DIALECTS
+
+    dialect = DIALECTS.get(name.lower(), name.lower())
+    try:
+        sqlglot.Dialect.get_or_raise(dialect)
+    except ValueError as e:
+        raise ValueError(f"unknown SQL dialect {name!r}: {e}") from e
+    return dialect
+
+
+def engine_options(
+    engine: str, db_url: str | None, db_schema: str | None, suite: Suite, *, pred_dialect: str | None = None
+) -> dict[str, Any]:
+    """The engine part of EvalOptions for ``--engine/--db-url/--db-schema/--pred-dialect``, checked."""
+    from harness.engines import EngineSpec
+
+    spec = EngineSpec(engine, db_url, db_schema)
+    if engine != "sqlite" and suite.task != "text-to-sql":
+        raise ValueError(f"--engine {engine} applies to Text-to-SQL suites; {suite.name!r} is {suite.task}")
+    if engine == "duckdb" and db_url and "://" not in db_url:
+        db_url = str(Path(db_url).resolve())
+    if engine != "sqlite":
+        check_engine(EngineSpec(engine, db_url, db_schema), suite)
+    return {
+        "engine": spec.name,
+        "db_url": db_url,
+        "db_schema": db_schema,
+        "gold_dialect": suite.gold_dialect,
+        "pred_dialect": sql_dialect(pred_dialect) if pred_dialect else None,
+    }
+
+
+def check_engine(spec: Any, suite: Suite) -> None:
+    """Connect once before any work starts: a bad URL, a writable role or a database not loaded is
+    an error now, with the fix, not a failure in every example."""
+    from harness.engines import open_engine
+
+    db_paths = [path for example in suite.examples for path in example.db_paths]
+    engine = open_engine(spec)
+    try:
+        missing = engine.missing(db_paths)
+    except RuntimeError as e:
+        raise ValueError(str(e)) from e
+    finally:
+        engine.close()
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ValueError(
+            f"the {spec.name} data at --db-url has no schema {shown}; load the suite's databases with "
+            f"`harness load-db --suite {suite.name} --engine {spec.name} --url <admin URL>`"
+            + (" or check --db-schema" if spec.schema else "")
+        )
+
+
 def report_skipped(suite: Suite) -> None:
     if suite.skipped:
         skipped = ", ".join(f"{db} ({n})" for db, n in sorted(suite.skipped.items()))

@@ -36,17 +36,27 @@ def run_command(
     allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox).")] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/run-<suite>-<method>-<spec hash>).")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
+    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb or postgresql; prompts ask for its dialect (see docs/engines.md).")] = "sqlite",
+    db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
+    db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (default: one per database).")] = None,
+    pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, if not the engine's (e.g. sqlite for a replayed SQLite file).")] = None,
 ) -> None:
     """Train (or not), generate, score and record one candidate on a suite."""
     from dataclasses import asdict
 
     from harness import registry
     from harness.cli import fail, print_table
-    from harness.cli_common import load_suite, parse_suite_args, report_skipped, require_code_opt_in
+    from harness.cli_common import (
+        engine_options,
+        load_suite,
+        parse_suite_args,
+        report_skipped,
+        require_code_opt_in,
+    )
     from harness.evaluate import evaluate
     from harness.gencache import GenerationCache
     from harness.generate import generate_predictions
-    from harness.options import EvalOptions
+    from harness.options import EvalOptions, recorded_options
     from harness.prompts import PromptOptions
     from harness.results import tier_table
     from harness.runstore import RunStore, spec_hash
@@ -100,7 +110,8 @@ def run_command(
         elif method_arg:
             raise ValueError("--method-arg needs a training method; --method none trains nothing")
         params = GenerationParams(max_new_tokens or 256, temperature, top_p, n, (), seed)
-        prompt_options = PromptOptions(sample_rows=3 if sample_rows is None else sample_rows, shots=shots)
+        prompt_options = PromptOptions(sample_rows=3 if sample_rows is None else sample_rows, shots=shots,
+                                       dialect=engine)
         shot_examples = []
         if shots:
             shot_examples = load_suite(suite, data, split="train", suite_args=suite_arg or []).examples[:shots]
@@ -110,6 +121,8 @@ def run_command(
             timeout_s=timeout,
             allow_code_execution=allow_code_execution,
             prediction_kind=prediction_kind or (loaded.gold_kind if runner_name == "gold" else None),
+            **engine_options(engine, db_url, db_schema, loaded,
+                             pred_dialect=pred_dialect or (loaded.gold_dialect if runner_name == "gold" else None)),
         )
         factory = registry.load("runners", runner_name)
         backend = factory(model, suite=loaded, **runner_options)
@@ -126,7 +139,7 @@ def run_command(
             "runner": {"name": runner_name, "config": backend.config()},
             "generation": params.to_json(),
             "prompt": asdict(prompt_options),
-            "options": asdict(options),
+            "options": recorded_options(options),
         }
         run_dir = out or Path("runs") / f"run-{loaded.name}-{method}-{spec_hash(spec)[:10]}"
         store = RunStore(run_dir)

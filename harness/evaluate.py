@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from harness import scoring
 from harness.execution.pool import WorkerPool
-from harness.options import EvalOptions
+from harness.options import EvalOptions, recorded_options
 from harness.results import aggregate
 from harness.runstore import RunStore
 from harness.suite import Suite
@@ -63,7 +62,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score every example not yet in the run directory, then write and return results.json."""
     store = RunStore(run_dir)
-    spec = spec or {"suite": suite.name, "suite_version": suite.version, "options": asdict(options)}
+    spec = spec or {"suite": suite.name, "suite_version": suite.version, "options": recorded_options(options)}
     done = store.open_run(spec, fresh=fresh)
     records = dict(done)
     pending = [i for i, ex in enumerate(suite.examples) if ex.id not in done]

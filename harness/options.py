@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,22 @@ class EvalOptions:
     ves_repetitions: int | None = None  # None: each metric's official count (VES 10, R-VES 100)
     allow_code_execution: bool = False  # run model-written code (the sandbox still applies)
     prediction_kind: str | None = None  # what a prediction is when a suite accepts several ("sql", "answer")
+    engine: str = "sqlite"  # where SQL runs (harness.engines): sqlite, duckdb, postgresql
+    db_url: str | None = None  # the engine's data: a SQLAlchemy URL, or a .duckdb file
+    db_schema: str | None = None  # one schema holding every database (None: one schema per database)
+    gold_dialect: str = "sqlite"  # the dialect the suite's gold SQL is written in
+    pred_dialect: str | None = None  # the dialect predictions are written in (None: the engine's)
+
+
+def recorded_options(options: EvalOptions) -> dict[str, Any]:
+    """``options`` as run.json records them: a password in ``db_url`` is masked.
+
+    >>> recorded_options(EvalOptions(engine="postgresql", db_url="postgresql://u:secret@h/db"))["db_url"]
+    'postgresql://u:***@h/db'
+    """
+    record = asdict(options)
+    if options.db_url and "://" in options.db_url:
+        from sqlalchemy.engine import make_url
+
+        record["db_url"] = make_url(options.db_url).render_as_string(hide_password=True)
+    return record

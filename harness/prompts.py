@@ -31,6 +31,10 @@ class PromptOptions:
     sample_rows: int = 3
     table_rows: int = 30
     shots: int = 0
+    dialect: str = "sqlite"  # the engine SQL prompts ask for (harness.engines): sqlite, duckdb, postgresql
+
+
+DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "postgresql": "PostgreSQL"}
 
 
 def _quote(name: str) -> str:
@@ -38,11 +42,13 @@ def _quote(name: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def sqlite_schema(db_path: str, sample_rows: int = 3) -> str:
+def sqlite_schema(db_path: str, sample_rows: int = 3, lower_names: bool = False) -> str:
     """CREATE TABLE statements (columns, types, keys) and sample rows of a SQLite database.
 
     Opened read-only; the statements are rebuilt from PRAGMA output, so they look
-    the same whatever DDL the database was created with.
+    the same whatever DDL the database was created with. ``lower_names`` shows
+    table and column names in lower case, as ``harness load-db`` names them on
+    other engines.
     """
     from harness.execution.sqlite import connect_readonly
 
@@ -54,14 +60,19 @@ def sqlite_schema(db_path: str, sample_rows: int = 3) -> str:
         parts = []
         for table in tables:
             columns = conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
+            if lower_names:
+                columns = [(c[0], c[1].lower(), *c[2:]) for c in columns]
             lines = [f"  {_quote(c[1])} {c[2] or ''}".rstrip() for c in columns]
             keys = [c[1] for c in sorted(columns, key=lambda c: c[5]) if c[5]]
             if keys:
                 lines.append(f"  PRIMARY KEY ({', '.join(_quote(k) for k in keys)})")
             for fk in conn.execute(f"PRAGMA foreign_key_list({_quote(table)})").fetchall():
+                if lower_names:
+                    fk = tuple(v.lower() if isinstance(v, str) else v for v in fk)
                 target = f"{_quote(fk[2])}({_quote(fk[4])})" if fk[4] else _quote(fk[2])
                 lines.append(f"  FOREIGN KEY ({_quote(fk[3])}) REFERENCES {target}")
-            text = f"CREATE TABLE {_quote(table)} (\n" + ",\n".join(lines) + "\n);"
+            shown_table = table.lower() if lower_names else table
+            text = f"CREATE TABLE {_quote(shown_table)} (\n" + ",\n".join(lines) + "\n);"
             if sample_rows > 0:
                 try:
                     rows = conn.execute(f"SELECT * FROM {_quote(table)} LIMIT {int(sample_rows)}").fetchall()
@@ -82,16 +93,32 @@ def _cell(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _shot_sql(shot: Example, dialect: str) -> str:
+    """A shot's gold SQL in the prompt's dialect (as written when sqlglot cannot rewrite it)."""
+    from harness.engines import engine_dialect
+    from harness.engines.dialects import TranspileError, sqlite_names, transpile
+
+    try:
+        return transpile(shot.gold, source="sqlite", target=engine_dialect(dialect),
+                         names=sqlite_names(shot.db_paths[0]))  # fmt: skip
+    except TranspileError:
+        return shot.gold
+
+
 def sql_prompt(example: Example, options: PromptOptions, shots: list[Example]) -> str:
-    schema = sqlite_schema(example.db_paths[0], options.sample_rows)
-    parts = [f"-- SQLite database `{example.db_id}`:\n{schema}"]
+    if options.dialect not in DIALECT_NAMES:
+        raise ValueError(f"no SQL prompt for dialect {options.dialect!r}; use one of {', '.join(DIALECT_NAMES)}")
+    name, other = DIALECT_NAMES[options.dialect], options.dialect != "sqlite"
+    schema = sqlite_schema(example.db_paths[0], options.sample_rows, lower_names=other)
+    parts = [f"-- {name} database `{example.db_id}`:\n{schema}"]
     for shot in shots:
         hint = f"\n-- Evidence: {shot.evidence}" if shot.evidence else ""
-        parts.append(f"-- Question: {shot.question}{hint}\n{shot.gold}")
+        gold = _shot_sql(shot, options.dialect) if other else shot.gold
+        parts.append(f"-- Question: {shot.question}{hint}\n{gold}")
     hint = f"\n-- Evidence: {example.evidence}" if example.evidence else ""
     parts.append(
         f"-- Question: {example.question}{hint}\n"
-        "-- Answer with one SQLite query in a ```sql block, and nothing else."
+        f"-- Answer with one {name} query in a ```sql block, and nothing else."
     )
     return "\n\n".join(parts)
 

@@ -43,6 +43,7 @@ class Suite:
     tag_sql_features: bool = True  # tag examples with SQL features of their gold (SQL suites)
     runs_model_code: bool = False  # scoring executes model-written Python: needs --allow-code-execution
     gold_kind: str = "sql"  # what Example.gold holds: "sql", "output", "line", "answer"
+    gold_dialect: str = "sqlite"  # the sqlglot dialect of gold SQL (BIRD mini-dev ships postgres and mysql too)
 
 
 def read_json(path: Path) -> Any:

@@ -51,3 +51,22 @@ def suite(tmp_path_factory):
     loaded = load_tiny(folder)
     resolve_tiers(loaded)
     return loaded
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for this test process (skips where none is installed).
+
+    In CI (``CI`` set) a missing server is a failure, not a skip: ``.ci/run`` installs it.
+    """
+    pytest.importorskip("psycopg")
+    from harness.engines.local_postgres import LocalPostgres, PostgresUnavailable
+
+    try:
+        server = LocalPostgres().__enter__()
+    except PostgresUnavailable as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+    yield server
+    server.__exit__(None, None, None)

@@ -66,7 +66,8 @@ def _time_ratio(ctx: ScoreContext, *, default_repetitions: int, fetch: bool) -> 
     repetitions = ctx.options.ves_repetitions or default_repetitions
     try:
         gold_times, pred_times = timed_repetitions(
-            ctx.example.db_paths[0], ctx.pred, ctx.example.gold, repetitions, ctx.options.timeout_s or None, fetch=fetch
+            ctx.example.db_paths[0], ctx.pred, ctx.example.gold, repetitions, ctx.options.timeout_s or None, fetch=fetch,
+            options=ctx.options,
         )
     except QueryFailed:
         return 0.0  # the official scripts score any failure during timing as 0

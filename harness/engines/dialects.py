@@ -1,0 +1,110 @@
+"""SQL written for one engine, rewritten with sqlglot for another.
+
+Gold SQL of Spider and BIRD is written for SQLite; ``transpile`` rewrites it for
+the engine that runs it, and does the same to predictions written for SQLite
+(``--pred-dialect sqlite``). Beyond sqlglot's own translation (function names,
+``NULLS`` ordering, ``IIF``, ``GROUP_CONCAT``...), three SQLite rules are kept:
+
+- **Double-quoted strings.** SQLite reads ``"Bob"`` as an identifier when a
+  column of that name exists and as the string ``'Bob'`` otherwise (Spider's
+  gold relies on it). With the database's names at hand (``names``), such a
+  quoted name that is no column, table or alias becomes a string literal.
+- **Names without case.** SQLite compares identifiers without regard to case,
+  quoted or not; every identifier is lowered, which is how ``harness load-db``
+  names tables and columns on the other engines (``harness.engines.naming``).
+- **LIKE without case.** SQLite's ``LIKE`` ignores the case of ASCII letters;
+  PostgreSQL's and DuckDB's do not, so it becomes ``ILIKE`` there.
+
+>>> transpile('SELECT Name FROM Singer WHERE Country = "France" AND name LIKE "a%"',
+...           source="sqlite", target="postgres", names={"singer", "name", "country"})
+"SELECT name FROM singer WHERE country = 'France' AND name ILIKE 'a%'"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+__all__ = ["TranspileError", "sqlite_names", "transpile"]
+
+
+class TranspileError(ValueError):
+    """sqlglot could not read or rewrite the SQL."""
+
+
+@lru_cache(maxsize=256)
+def sqlite_names(db_path: str) -> frozenset[str]:
+    """The lower-cased names of every table and column of a SQLite database (read-only)."""
+    from harness.execution.sqlite import connect_readonly
+
+    conn = connect_readonly(db_path)
+    try:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        names = {name.lower() for name in tables}
+        for table in tables:
+            names.update(row[1].lower() for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,)))
+        return frozenset(names)
+    finally:
+        conn.close()
+
+
+def _defined_names(tree: exp.Expression) -> set[str]:
+    names = {alias.alias.lower() for alias in tree.find_all(exp.Alias) if alias.alias}
+    names.update(node.name.lower() for node in tree.find_all(exp.TableAlias) if node.name)
+    names.update(column.name.lower() for node in tree.find_all(exp.TableAlias) for column in node.columns)
+    return names
+
+
+def _quoted_strings(tree: exp.Expression, names: Collection[str]) -> exp.Expression:
+    known = {name.lower() for name in names} | _defined_names(tree)
+    for column in list(tree.find_all(exp.Column)):
+        ident = column.this
+        if (isinstance(ident, exp.Identifier) and ident.quoted and not column.table
+                and ident.name.lower() not in known):  # fmt: skip
+            column.replace(exp.Literal.string(ident.name))
+    return tree
+
+
+def _case_free_like(tree: exp.Expression) -> exp.Expression:
+    for like in list(tree.find_all(exp.Like)):
+        like.replace(exp.ILike(this=like.this, expression=like.expression))
+    return tree
+
+
+def transpile(sql: str, *, source: str, target: str, names: Collection[str] | None = None) -> str:
+    """``sql`` written for dialect ``source`` rewritten for ``target`` (sqlglot dialect names).
+
+    ``names`` (the database's table and column names) lets a SQLite
+    double-quoted string be told from an identifier; without it quoted names
+    stay identifiers. Several statements stay several (joined by ``; ``), so
+    the engine refuses them as it would have. Raises TranspileError when
+    sqlglot cannot read the SQL. Same source and target: ``sql`` unchanged.
+
+    >>> transpile("SELECT count(*) FROM t", source="sqlite", target="sqlite")
+    'SELECT count(*) FROM t'
+    >>> transpile("SELECT a FROM t ORDER BY a DESC LIMIT 1", source="sqlite", target="postgres")
+    'SELECT a FROM t ORDER BY a DESC NULLS LAST LIMIT 1'
+    """
+    if source == target:
+        return sql
+    try:
+        trees = [tree for tree in sqlglot.parse(sql, read=source) if tree is not None]
+        if not trees:
+            raise TranspileError("no SQL statement")
+        out = []
+        for tree in trees:
+            if source == "sqlite":
+                if names is not None:
+                    tree = _quoted_strings(tree, names)
+                tree = normalize_identifiers(tree, dialect=source)
+                if target != "sqlite":
+                    tree = _case_free_like(tree)
+            out.append(tree.sql(dialect=target))
+    except SqlglotError as e:
+        raise TranspileError(f"sqlglot cannot rewrite this {source} SQL for {target}: {str(e).splitlines()[0]}") from e
+    return "; ".join(out)
