@@ -131,34 +131,64 @@ class PostgresEngine(Engine):
         return conn
 
     def run(self, db_path: str, sql: str, *, timeout_s: float | None, max_rows: int | None) -> QueryResult:
+        result, interrupted = self._run_once(db_path, sql, timeout_s, max_rows)
+        if interrupted:  # another session cancelled or ended ours: not this query's doing, so once more
+            result, _ = self._run_once(db_path, sql, timeout_s, max_rows)
+        return result
+
+    def _run_once(
+        self, db_path: str, sql: str, timeout_s: float | None, max_rows: int | None
+    ) -> tuple[QueryResult, bool]:
         import psycopg
 
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        conn, start = self._conn, time.perf_counter()
-        schema = self.spec.schema or schema_name(db_path)
+        start = time.perf_counter()
+        if "\x00" in sql:  # libpq would send the text up to the NUL and run that
+            return QueryResult("error", None, "ValueError: the SQL text holds a NUL character", 0.0), False
+
+        def failed(status: str, error: str, interrupted: bool = False) -> tuple[QueryResult, bool]:
+            return QueryResult(status, None, error, time.perf_counter() - start), interrupted
+
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+        except (RuntimeError, PermissionError) as e:
+            return failed("error", f"{type(e).__name__}: {e}")
+        conn = self._conn
         try:
             cursor = conn.cursor()
             cursor.execute("BEGIN TRANSACTION READ ONLY")
-            try:
-                cursor.execute(f"SET LOCAL statement_timeout = {int((timeout_s or 0) * 1000)}")
-                cursor.execute(f"SET LOCAL search_path = {quote(schema)}")
-                rows, error = _fetch(cursor, sql, max_rows)
-            finally:
-                if not conn.closed:
-                    cursor.execute("ROLLBACK")
+            cursor.execute(f"SET LOCAL statement_timeout = {int((timeout_s or 0) * 1000)}")
+            cursor.execute(f"SET LOCAL search_path = {quote(self.spec.schema or schema_name(db_path))}")
+            rows, error = _fetch(cursor, sql, max_rows)
         except psycopg.errors.QueryCanceled as e:
-            why = f"timeout after {timeout_s:g} s (statement_timeout)" if timeout_s else f"QueryCanceled: {e}"
-            return QueryResult("timeout", None, why, time.perf_counter() - start)
+            if "statement timeout" in (e.diag.message_primary or "") and timeout_s:
+                return failed("timeout", f"timeout after {timeout_s:g} s (statement_timeout)")
+            return failed("error", f"QueryCanceled: {_first_line(e)}", interrupted=True)
+        except psycopg.errors.AdminShutdown as e:
+            return failed("error", f"AdminShutdown: {_first_line(e)}", interrupted=True)
         except psycopg.Error as e:
-            if conn.closed or conn.broken:
-                self._conn = None
-            message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            return QueryResult("error", None, f"{type(e).__name__}: {message}", time.perf_counter() - start)
-        elapsed = time.perf_counter() - start
+            return failed("error", f"{type(e).__name__}: {_first_line(e)}")
+        except (ValueError, UnicodeError) as e:  # text the driver cannot send (a NUL, a lone surrogate)
+            return failed("error", f"{type(e).__name__}: {_first_line(e)}")
+        finally:
+            self._end_transaction(conn)
         if error is not None:
-            return QueryResult("error", None, error, elapsed)
-        return QueryResult("ok", rows, None, elapsed)
+            return failed("error", error)
+        return QueryResult("ok", rows, None, time.perf_counter() - start), False
+
+    def _end_transaction(self, conn: Any) -> None:
+        """Roll back, and drop session-level advisory locks (which outlive a rollback)."""
+        import psycopg
+
+        if conn.closed or conn.broken:
+            self._conn = None
+            return
+        try:
+            conn.execute("ROLLBACK")
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.Error:
+            conn.close()
+            self._conn = None
 
     def missing(self, db_paths: list[str]) -> list[str]:
         if self._conn is None or self._conn.closed:
@@ -171,6 +201,11 @@ class PostgresEngine(Engine):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _fetch(cursor: Any, sql: str, max_rows: int | None) -> tuple[list[tuple] | None, str | None]:
