@@ -14,6 +14,9 @@ the engine that runs it, and does the same to predictions written for SQLite
   names tables and columns on the other engines (``harness.engines.naming``).
 - **LIKE without case.** SQLite's ``LIKE`` ignores the case of ASCII letters;
   PostgreSQL's and DuckDB's do not, so it becomes ``ILIKE`` there.
+- **Decimal literals are doubles.** ``1.5`` is a REAL (a double) in SQLite but an
+  exact NUMERIC in PostgreSQL and a DECIMAL in DuckDB, so ``price * 1.1`` would
+  round differently; such literals are cast to ``DOUBLE PRECISION``.
 
 >>> transpile('SELECT Name FROM Singer WHERE Country = "France" AND name LIKE "a%"',
 ...           source="sqlite", target="postgres", names={"singer", "name", "country"})
@@ -76,6 +79,13 @@ def _case_free_like(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _double_literals(tree: exp.Expression) -> exp.Expression:
+    for literal in list(tree.find_all(exp.Literal)):
+        if not literal.is_string and any(mark in literal.this for mark in ".eE"):
+            literal.replace(exp.cast(literal.copy(), exp.DataType.Type.DOUBLE))
+    return tree
+
+
 def transpile(sql: str, *, source: str, target: str, names: Collection[str] | None = None) -> str:
     """``sql`` written for dialect ``source`` rewritten for ``target`` (sqlglot dialect names).
 
@@ -103,7 +113,7 @@ def transpile(sql: str, *, source: str, target: str, names: Collection[str] | No
                     tree = _quoted_strings(tree, names)
                 tree = normalize_identifiers(tree, dialect=source)
                 if target != "sqlite":
-                    tree = _case_free_like(tree)
+                    tree = _double_literals(_case_free_like(tree))
             out.append(tree.sql(dialect=target))
     except SqlglotError as e:
         raise TranspileError(f"sqlglot cannot rewrite this {source} SQL for {target}: {str(e).splitlines()[0]}") from e
