@@ -92,7 +92,8 @@ def eval_command(
             ves_repetitions=ves_repetitions,
             allow_code_execution=allow_code_execution,
             prediction_kind=prediction_kind,
-            **engine_options(engine, db_url, db_schema, loaded, pred_dialect=pred_dialect),
+            **engine_options(engine, db_url, db_schema, loaded,
+                             pred_dialect=pred_dialect or (loaded.gold_dialect if predictions == "gold" else None)),
         )
         for name in options.metrics:
             registry.load("metrics", name)
@@ -123,6 +124,7 @@ def eval_command(
 from harness.cli_compare import compare_command  # noqa: E402
 from harness.cli_gate import baseline_command, check_command  # noqa: E402
 from harness.cli_leaderboard import leaderboard_command  # noqa: E402
+from harness.cli_load_db import load_db_command  # noqa: E402
 from harness.cli_methods import methods_command  # noqa: E402
 from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
@@ -131,6 +133,7 @@ app.command("run")(run_command)
 app.command("methods")(methods_command)
 app.add_typer(suites_app, name="suites")
 app.command("compare")(compare_command)
+app.command("load-db")(load_db_command)
 app.command("baseline")(baseline_command)
 app.command("check")(check_command)
 app.command("leaderboard")(leaderboard_command)

@@ -14,10 +14,12 @@ all text, declared ``*DATE*`` and
 every value a ``YYYY-MM-DD`` date      DATE                DATE
 all text, declared DATETIME/TIMESTAMP
 and every value ``YYYY-MM-DD HH:MM:SS``
-(optionally ``.ffffff``)               TIMESTAMP           TIMESTAMP
+(optionally ``.ffffff``, six digits)  TIMESTAMP           TIMESTAMP
 any other mix, or text                 TEXT                VARCHAR
-none (all NULL)                        by the declared type's SQLite affinity
 =====================================  ==================  ==========
+
+A column of NULLs only takes its declared type's SQLite affinity: ``INT``
+BIGINT, ``REAL``/``FLOA``/``DOUB`` DOUBLE, ``BLOB`` BYTEA/BLOB, else text.
 
 A column that mixes text with numbers or blobs becomes text, each value in its
 SQLite text form (``CAST(x AS TEXT)``: ``1.0`` stays ``'1.0'``); the loader
@@ -115,7 +117,7 @@ def _show(value: object) -> str:
 
 @dataclass(frozen=True)
 class ColumnType:
-    """The chosen type: ``kind`` (integer, real, blob, date, timestamp, text) and why, if unexpected."""
+    """A chosen type: ``kind`` (integer, real, blob, date, timestamp, text), and why if odd."""
 
     kind: str
     reason: str | None = None
@@ -149,7 +151,7 @@ class ColumnProfile:
     """
 
     declared: str
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     samples: dict[str, object] = field(default_factory=dict)
     lossy: int = 0
     nul: int = 0
@@ -177,45 +179,47 @@ class ColumnProfile:
 
     def choose(self) -> ColumnType:
         """The column's type on the target, following the table in this module's docstring."""
-        declared = self.declared or "(no type)"
         found = set(self.counts)
+        temporal = _temporal(self.declared)
         if not found:
             return ColumnType(_by_affinity(self.declared))
-        if found == {"integer"}:
-            kind = "integer"
-        elif found <= {"integer", "real"}:
-            kind = "real"
-        elif found == {"blob"}:
-            kind = "blob"
-        elif found == {"text"}:
-            kind = _temporal(self.declared) or "text"
-            if kind != "text" and self.not_temporal is not None:
-                shape = "YYYY-MM-DD" if kind == "date" else "YYYY-MM-DD HH:MM:SS[.ffffff]"
-                return ColumnType("text", f"declared {declared} but holds values like "
-                                          f"{_show(self.not_temporal)} that are not {shape}")
-            return ColumnType(kind)
+        if found == {"text"} and temporal and self.not_temporal is not None:
+            shape = "YYYY-MM-DD" if temporal == "date" else "YYYY-MM-DD HH:MM:SS[.ffffff]"
+            return ColumnType(
+                "text",
+                f"{self._says()} values like {_show(self.not_temporal)} that are not {shape}",
+            )
+        if found == {"text"}:
+            return ColumnType(temporal or "text")
+        if found <= {"integer", "real"} or len(found) == 1:
+            kind = "integer" if found == {"integer"} else "real" if "real" in found else "blob"
+            return ColumnType(kind, self._departure(kind))
+        # A mix: the odd one out is text in a column declared numeric, else the non-text values.
+        if "text" in found and affinity(self.declared) != "text":
+            odd = "text"
         else:
-            if "text" in found and affinity(self.declared) != "text":
-                odd = "text"
-            else:
-                odd = next(c for c in ("blob", "real", "integer") if c in found)
-            rest = " and ".join(sorted(found - {odd}))
-            return ColumnType("text", f"declared {declared} but holds {odd} values like "
-                                      f"{_show(self.samples[odd])} beside {rest} values; "
-                                      "all kept as SQLite's text form")
-        return ColumnType(kind, self._departure(kind, declared))
+            odd = next(c for c in ("blob", "real", "integer") if c in found)
+        rest = " and ".join(sorted(found - {odd}))
+        return ColumnType(
+            "text",
+            f"{self._says()} {odd} values like {_show(self.samples[odd])} "
+            f"beside {rest} values (kept as SQLite's text of them)",
+        )
 
-    def _departure(self, kind: str, declared: str) -> str | None:
+    def _says(self) -> str:
+        return f"declared {self.declared} but holds" if self.declared else "untyped, holds"
+
+    def _departure(self, kind: str) -> str | None:
         expected = {
-            "integer": {"integer"}, "real": {"real", "integer"}, "text": {"text"},
-            "numeric": {"integer", "real"}, "blob": set(_TYPES),
+            "integer": {"integer"},
+            "real": {"real", "integer"},
+            "text": {"text"},
+            "numeric": {"integer", "real"},
+            "blob": set(_TYPES),
         }[affinity(self.declared)]
-        temporal = _temporal(self.declared)
-        if temporal:
-            expected = {temporal}
-        if kind in expected:
+        if kind in expected and not _temporal(self.declared):
             return None
-        return f"declared {declared} but holds {kind} values like {_show(self.samples[kind])}"
+        return f"{self._says()} {kind} values like {_show(self.samples[kind])}"
 
 
 def _by_affinity(declared: str) -> str:
@@ -225,7 +229,7 @@ def _by_affinity(declared: str) -> str:
 
 
 def choose_type(declared: str, values: Iterable[object]) -> ColumnType:
-    """The target type for a column declared ``declared`` holding ``values`` (as sqlite3 reads them).
+    """The target type of a column declared ``declared`` holding ``values`` (as sqlite3 reads them).
 
     >>> choose_type("INTEGER", [1, 2, None])
     ColumnType(kind='integer', reason=None)
@@ -237,8 +241,9 @@ def choose_type(declared: str, values: Iterable[object]) -> ColumnType:
     "declared date but holds values like '2020-02-30' that are not YYYY-MM-DD"
     >>> choose_type("DATETIME", ["2020-01-31 10:00:00", "2020-01-31 10:00:00.5"]).kind
     'text'
-    >>> choose_type("INTEGER", [3, "N/A"]).reason
-    "declared INTEGER but holds text values like 'N/A' beside integer values; all kept as SQLite's text form"
+    >>> mixed = choose_type("INTEGER", [3, "N/A"])
+    >>> mixed.kind, mixed.reason[:49]
+    ('text', "declared INTEGER but holds text values like 'N/A'")
     >>> choose_type("REAL", [None]).on("duckdb"), choose_type("DATE", []).kind
     ('DOUBLE', 'text')
     """

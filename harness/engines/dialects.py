@@ -14,6 +14,8 @@ the engine that runs it, and does the same to predictions written for SQLite
   names tables and columns on the other engines (``harness.engines.naming``).
 - **LIKE without case.** SQLite's ``LIKE`` ignores the case of ASCII letters;
   PostgreSQL's and DuckDB's do not, so it becomes ``ILIKE`` there.
+- **Derived tables need no name.** SQLite takes ``FROM (SELECT ...)``; PostgreSQL
+  before 16 wants an alias, so an unnamed one is called ``_derived1``, ...
 - **Decimal literals are doubles.** ``1.5`` is a REAL (a double) in SQLite but an
   exact NUMERIC in PostgreSQL and a DECIMAL in DuckDB, so ``price * 1.1`` would
   round differently; such literals are cast to ``DOUBLE PRECISION``.
@@ -86,6 +88,13 @@ def _double_literals(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _name_derived_tables(tree: exp.Expression) -> exp.Expression:
+    for number, subquery in enumerate(tree.find_all(exp.Subquery), start=1):
+        if isinstance(subquery.parent, (exp.From, exp.Join)) and not subquery.alias:
+            subquery.set("alias", exp.TableAlias(this=exp.to_identifier(f"_derived{number}")))
+    return tree
+
+
 def transpile(sql: str, *, source: str, target: str, names: Collection[str] | None = None) -> str:
     """``sql`` written for dialect ``source`` rewritten for ``target`` (sqlglot dialect names).
 
@@ -113,7 +122,7 @@ def transpile(sql: str, *, source: str, target: str, names: Collection[str] | No
                     tree = _quoted_strings(tree, names)
                 tree = normalize_identifiers(tree, dialect=source)
                 if target != "sqlite":
-                    tree = _double_literals(_case_free_like(tree))
+                    tree = _name_derived_tables(_double_literals(_case_free_like(tree)))
             out.append(tree.sql(dialect=target))
     except SqlglotError as e:
         raise TranspileError(f"sqlglot cannot rewrite this {source} SQL for {target}: {str(e).splitlines()[0]}") from e

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.engines.naming import schema_name, table_name
-from harness.engines.sqlite_source import SourceDatabase, read_source
+from harness.engines.naming import META_SCHEMA, schema_name, table_name
+from harness.engines.sqlite_source import ForeignKey, SourceDatabase, read_source
 
 __all__ = ["LOADER_VERSION", "DatabaseLoad", "LoadReport", "file_sha256", "load_databases"]
 
@@ -34,7 +34,7 @@ TARGET_ENGINES = ("postgresql", "duckdb")
 
 @dataclass
 class DatabaseLoad:
-    """What happened to one database: ``status`` is "loaded" or "up to date" (``rows`` then None)."""
+    """What happened to one database: ``status`` "loaded" or "up to date" (``rows`` then None)."""
 
     schema: str
     source: str
@@ -68,18 +68,31 @@ class LoadReport:
           shop: a.b: why
         """
         header = ["schema", "status", "tables", "rows", "seconds"]
-        lines = [[d.schema, d.status, str(d.tables), "-" if d.rows is None else str(d.rows),
-                  f"{d.seconds:.2f}"] for d in self.databases]
+        lines = [
+            [
+                d.schema,
+                d.status,
+                str(d.tables),
+                "-" if d.rows is None else str(d.rows),
+                f"{d.seconds:.2f}",
+            ]
+            for d in self.databases
+        ]
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
 
         def line(row: list[str]) -> str:
-            cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+            ]
             return "  ".join(cells).rstrip()
 
         loaded = sum(d.status == "loaded" for d in self.databases)
-        out = [line(header), *map(line, lines),
-               f"{len(self.databases)} databases into {self.engine} {self.target}: "
-               f"{loaded} loaded, {len(self.databases) - loaded} up to date"]
+        out = [
+            line(header),
+            *map(line, lines),
+            f"{len(self.databases)} databases into {self.engine} {self.target}: "
+            f"{loaded} loaded, {len(self.databases) - loaded} up to date",
+        ]
         notes = [f"{d.schema}: {note}" for d in self.databases for note in d.notes] + self.notes
         if notes:
             out += ["notes:", *(f"  {note}" for note in notes)]
@@ -102,21 +115,36 @@ def _schemas(db_paths: Iterable[str | Path]) -> dict[str, Path]:
         schema = schema_name(path)
         other = found.setdefault(schema, path)
         if other != path and other.resolve() != path.resolve():
-            raise ValueError(f"{other} and {path} would both load into schema {schema!r}; "
-                             "load them into separate targets or rename one file")
+            raise ValueError(
+                f"{other} and {path} would both load into schema {schema!r}; "
+                "load them into separate targets or rename one file"
+            )
     return found
 
 
 def _open_target(engine: str, url: str, reader: str, reader_password: str | None) -> Any:
+    """The engine's target (imported only now, so psycopg stays optional)."""
     if engine == "postgresql":
         from harness.engines.load_postgres import PostgresTarget
 
         return PostgresTarget(url, reader, reader_password)
-    if engine == "duckdb":
-        from harness.engines.load_duckdb import DuckDBTarget
+    from harness.engines.load_duckdb import DuckDBTarget
 
-        return DuckDBTarget(url)
-    raise ValueError(f"load-db cannot load into engine {engine!r}; use one of {', '.join(TARGET_ENGINES)}")
+    return DuckDBTarget(url)
+
+
+def _referenced(source: SourceDatabase, key: ForeignKey) -> tuple[str, list[str]] | str:
+    """The table and columns ``key`` references (target names), or why it cannot be made."""
+    parent = source.table(key.ref_table)
+    if parent is None:
+        return f"table {key.ref_table!r} does not exist"
+    ref = parent.primary_key if key.ref_columns is None else key.ref_columns
+    if not ref:
+        return f"it names no columns and {parent.target} has no primary key"
+    known = {c.target for c in parent.columns}
+    if missing := [c for c in ref if table_name(c) not in known]:
+        return f"{parent.target} has no column {missing[0]!r}"
+    return parent.target, [table_name(c) for c in ref]
 
 
 def _keys(target: Any, schema: str, source: SourceDatabase) -> list[str]:
@@ -128,25 +156,26 @@ def _keys(target: Any, schema: str, source: SourceDatabase) -> list[str]:
             why = target.add_primary_key(schema, table.target, columns)
             if why:
                 notes.append(f"{table.target}: primary key ({', '.join(columns)}) left out: {why}")
+    refused = 0
     for table in source.tables:
         for key in table.foreign_keys:
             columns = [table_name(c) for c in key.columns]
-            what = f"{table.target}: foreign key ({', '.join(columns)}) -> {table_name(key.ref_table)}"
-            parent = source.table(key.ref_table)
-            ref = key.ref_columns if key.ref_columns is not None else (parent.primary_key if parent else [])
-            known = {c.target for c in parent.columns} if parent else set()
-            if parent is None:
-                why = f"table {key.ref_table!r} does not exist"
-            elif not ref:
-                why = f"it names no columns and {parent.target} has no primary key"
-            elif missing := [c for c in ref if table_name(c) not in known]:
-                why = f"{parent.target} has no column {missing[0]!r}"
+            what = (
+                f"{table.target}: foreign key ({', '.join(columns)}) -> {table_name(key.ref_table)}"
+            )
+            found = _referenced(source, key)
+            if isinstance(found, str):
+                why: str | None = found
+            elif target.foreign_keys_refused:
+                refused += 1
+                continue
             else:
-                what += f" ({', '.join(map(table_name, ref))})"
-                why = target.add_foreign_key(schema, table.target, columns, parent.target,
-                                             [table_name(c) for c in ref])
+                what += f" ({', '.join(found[1])})"
+                why = target.add_foreign_key(schema, table.target, columns, *found)
             if why:
                 notes.append(f"{what} left out: {why}")
+    if refused:
+        notes.append(f"{refused} foreign keys left out: {target.foreign_keys_refused}")
     return notes
 
 
@@ -158,8 +187,10 @@ def _column_notes(source: SourceDatabase, engine: str) -> list[str]:
             if column.type.reason:
                 notes.append(f"{where}: {column.type.reason}; loaded as {column.type.on(engine)}")
             if column.profile.lossy:
-                notes.append(f"{where}: {column.profile.lossy} text values were not valid UTF-8; "
-                             "their invalid bytes were dropped (as Spider's evaluator reads them)")
+                notes.append(
+                    f"{where}: {column.profile.lossy} text values were not valid UTF-8; "
+                    "their invalid bytes were dropped (as Spider's evaluator reads them)"
+                )
     return notes
 
 
@@ -167,10 +198,11 @@ def _load_one(target: Any, schema: str, path: Path, force: bool) -> DatabaseLoad
     start = time.perf_counter()
     digest = file_sha256(path)
     with target.transaction(schema):
-        if not force and target.recorded(schema) == (digest, LOADER_VERSION):
+        tables = target.table_count(schema)  # None: no such schema (dropped by hand?), so load
+        if not force and tables is not None and target.recorded(schema) == (digest, LOADER_VERSION):
             target.grant(schema)
-            return DatabaseLoad(schema, str(path), "up to date", target.table_count(schema), None,
-                                time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            return DatabaseLoad(schema, str(path), "up to date", tables, None, seconds)
         source = read_source(path)
         try:
             target.replace_schema(schema)
@@ -183,8 +215,9 @@ def _load_one(target: Any, schema: str, path: Path, force: bool) -> DatabaseLoad
             target.record(schema, digest, LOADER_VERSION)
         finally:
             source.close()
-    return DatabaseLoad(schema, str(path), "loaded", len(source.tables), sum(t.rows for t in source.tables),
-                        time.perf_counter() - start, notes)
+    rows = sum(t.rows for t in source.tables)
+    seconds = time.perf_counter() - start
+    return DatabaseLoad(schema, str(path), "loaded", len(source.tables), rows, seconds, notes)
 
 
 def load_databases(
@@ -206,22 +239,35 @@ def load_databases(
     --db-url`` takes: the reader role's URL, or the DuckDB file.
     """
     if engine not in TARGET_ENGINES:
-        raise ValueError(f"load-db cannot load into engine {engine!r}; use one of {', '.join(TARGET_ENGINES)}")
+        raise ValueError(
+            f"load-db cannot load into engine {engine!r}; use one of {', '.join(TARGET_ENGINES)}"
+        )
     if not url:
         raise ValueError(f"engine {engine!r} needs a --db-url: a PostgreSQL URL, or a DuckDB file")
     schemas = _schemas(db_paths)
     target = _open_target(engine, url, reader, reader_password)
     report = LoadReport(engine, _shown(engine, url))
     try:
-        target.prepare()
+        try:
+            target.prepare()
+        except (ValueError, RuntimeError):
+            raise
+        except Exception as e:
+            raise RuntimeError(
+                f"{report.target}: cannot set up {META_SCHEMA} and the reader role "
+                f"({type(e).__name__}: {' '.join(str(e).split())}); the --db-url user "
+                "needs CREATE on the database and CREATEROLE"
+            ) from e
         for schema, path in schemas.items():
             try:
                 done = _load_one(target, schema, path, force)
             except (ValueError, FileNotFoundError):
                 raise
             except Exception as e:
-                raise RuntimeError(f"{path}: loading it into schema {schema!r} failed, and the schema "
-                                   f"was left as it was: {type(e).__name__}: {e}") from e
+                raise RuntimeError(
+                    f"{path}: loading it into schema {schema!r} failed, and the schema was left "
+                    f"as it was: {type(e).__name__}: {' '.join(str(e).split())}"
+                ) from e
             report.databases.append(done)
             if progress is not None:
                 progress(done, len(report.databases), len(schemas))

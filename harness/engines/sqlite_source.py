@@ -61,12 +61,14 @@ class SourceTable:
         return table_name(self.name)
 
     def chunks(self, size: int = CHUNK_ROWS) -> Iterator[list[tuple]]:
-        """The table's rows, ``size`` at a time; mixed columns come as SQLite's text of each value."""
+        """The rows, ``size`` at a time; a mixed column comes as SQLite's text of each value."""
         assert self.conn is not None
         # Decoding never fails here; LossyText was only needed to count during profiling.
         self.conn.text_factory = lambda raw: raw.decode("utf-8", errors="ignore")
-        exprs = [f"CAST({quote(c.name)} AS TEXT)" if c.read_as_text else quote(c.name)
-                 for c in self.columns]
+        exprs = [
+            f"CAST({quote(c.name)} AS TEXT)" if c.read_as_text else quote(c.name)
+            for c in self.columns
+        ]
         cursor = self.conn.execute(f"SELECT {', '.join(exprs)} FROM {quote(self.name)}")
         while rows := cursor.fetchmany(size):
             yield rows
@@ -88,7 +90,9 @@ class SourceDatabase:
 
 def _open(path: Path) -> sqlite3.Connection:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such SQLite database; check the suite's --data/--db-dir")
+        raise FileNotFoundError(
+            f"{path}: no such SQLite database; check the suite's --data/--db-dir"
+        )
     conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -103,8 +107,10 @@ def _unique(names: list[str], what: str) -> None:
     for name in names:
         other = seen.setdefault(table_name(name), name)
         if other != name:
-            raise ValueError(f"{what}: {other!r} and {name!r} are the same name in lower case; "
-                             "rename one of them in the SQLite file")
+            raise ValueError(
+                f"{what}: {other!r} and {name!r} are the same name in lower case; "
+                "rename one of them in the SQLite file"
+            )
 
 
 def _table(conn: sqlite3.Connection, name: str, path: Path) -> SourceTable:
@@ -138,9 +144,13 @@ def read_source(path: str | Path) -> SourceDatabase:
     conn = _open(path)
     conn.text_factory = decode_text
     try:
-        names = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-            "ORDER BY rowid")]
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+            )
+        ]
         _unique(names, str(path))
         tables = [_table(conn, name, path) for name in names]
     except sqlite3.Error as e:
