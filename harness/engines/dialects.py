@@ -14,6 +14,14 @@ the engine that runs it, and does the same to predictions written for SQLite
   names tables and columns on the other engines (``harness.engines.naming``).
 - **LIKE without case.** SQLite's ``LIKE`` ignores the case of ASCII letters;
   PostgreSQL's and DuckDB's do not, so it becomes ``ILIKE`` there.
+- **Bare columns in an aggregate query.** SQLite lets ``SELECT T2.name, count(*)
+  ... GROUP BY T1.id`` name a column that is neither grouped nor aggregated and
+  takes it from some row of the group; PostgreSQL refuses. Where the query's
+  aggregates are not a single ``max()``/``min()``, such a column becomes
+  ``MIN(column)``: the same value whenever the column has one value per group
+  (the case such queries are written for). With a single ``max()``/``min()``
+  SQLite takes the column from the row that holds the extreme, which has no
+  plain PostgreSQL form; those queries stay as they are (and fail there).
 - **Derived tables need no name.** SQLite takes ``FROM (SELECT ...)``; PostgreSQL
   before 16 wants an alias, so an unnamed one is called ``_derived1``, ...
 - **Decimal literals are doubles.** ``1.5`` is a REAL (a double) in SQLite but an
@@ -88,6 +96,42 @@ def _double_literals(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def _owner(node: exp.Expression) -> exp.Select | None:
+    parent = node.parent
+    while parent is not None and not isinstance(parent, exp.Select):
+        parent = parent.parent
+    return parent
+
+
+def _aggregates(select: exp.Select) -> list[exp.AggFunc]:
+    return [agg for expression in select.expressions for agg in expression.find_all(exp.AggFunc)
+            if _owner(agg) is select]  # fmt: skip
+
+
+def _bare_columns(tree: exp.Expression) -> exp.Expression:
+    for select in list(tree.find_all(exp.Select)):
+        group = select.args.get("group")
+        aggregates = _aggregates(select)
+        if group is None and not aggregates:
+            continue
+        if len(aggregates) == 1 and isinstance(aggregates[0], (exp.Max, exp.Min)):
+            continue
+        grouped = {key.sql() for key in (group.expressions if group else [])}
+        aliases = {e.alias for e in select.expressions if e.alias}
+        places = [*select.expressions, *(select.args["order"].expressions if select.args.get("order") else [])]
+        for place in places:
+            for column in list(place.find_all(exp.Column)):
+                if _owner(column) is not select or (not column.table and column.name in aliases):
+                    continue
+                node, covered = column, False
+                while node is not None and node is not place.parent and not covered:
+                    covered = isinstance(node, exp.AggFunc) or node.sql() in grouped
+                    node = node.parent
+                if not covered:
+                    column.replace(exp.Min(this=column.copy()))
+    return tree
+
+
 def _name_derived_tables(tree: exp.Expression) -> exp.Expression:
     for number, subquery in enumerate(tree.find_all(exp.Subquery), start=1):
         if isinstance(subquery.parent, (exp.From, exp.Join)) and not subquery.alias:
@@ -122,7 +166,7 @@ def transpile(sql: str, *, source: str, target: str, names: Collection[str] | No
                     tree = _quoted_strings(tree, names)
                 tree = normalize_identifiers(tree, dialect=source)
                 if target != "sqlite":
-                    tree = _name_derived_tables(_double_literals(_case_free_like(tree)))
+                    tree = _name_derived_tables(_bare_columns(_double_literals(_case_free_like(tree))))
             out.append(tree.sql(dialect=target))
     except SqlglotError as e:
         raise TranspileError(f"sqlglot cannot rewrite this {source} SQL for {target}: {str(e).splitlines()[0]}") from e

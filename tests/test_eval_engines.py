@@ -1,0 +1,144 @@
+"""`harness load-db` then `harness eval --engine ...`: the evaluation core on a real PostgreSQL
+server and on DuckDB, with verdict parity against SQLite and the hostile-SQL corpus."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_eval_cli import harness, samples
+
+TIMEOUT_S = 1.0
+SLACK_S = 2.0
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load(suite_args: list[str], engine: str, url: str) -> str:
+    proc = harness("load-db", *suite_args, "--engine", engine, "--url", url, "--reader-password", "pw")
+    assert proc.returncode == 0, proc.stderr
+    return re.search(r"--db-url: (\S+)", proc.stdout).group(1)
+
+
+def verdicts(run: Path) -> dict[str, str]:
+    return {s["id"]: s["status"] for s in samples(run)}
+
+
+def evaluate(tmp_path: Path, name: str, suite_args: list[str], *extra: str) -> dict[str, str]:
+    out = tmp_path / name
+    proc = harness("eval", *suite_args, "--metrics", "ex", "--out", str(out), "-j", "2", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return verdicts(out)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory, postgres_server):
+    """synth-sql tiny, loaded into PostgreSQL (reader URL) and into a DuckDB file."""
+    suite = ["--suite", "synth-sql", "-S", "size=tiny"]
+    pg = load(suite, "postgresql", postgres_server.url())
+    duck = load(suite, "duckdb", str(tmp_path_factory.mktemp("duck") / "synth.duckdb"))
+    return suite, pg, duck
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "duckdb"])
+def test_gold_and_saved_predictions_get_sqlite_verdicts_wherever_both_engines_run_them(synth, tmp_path, engine):
+    suite, pg, duck = synth
+    url = pg if engine == "postgresql" else duck
+    gold_sqlite = evaluate(tmp_path, "gold-sqlite", suite)
+    gold_other = evaluate(tmp_path, "gold-other", suite, "--engine", engine, "--db-url", url)
+    assert set(gold_sqlite.values()) == {"match"}
+    # the embedded suite's gold is valid on every engine: all of it agrees
+    assert gold_other == gold_sqlite
+    preds = ["--predictions", str(REPO / "ci" / "predictions.sql")]
+    pred_sqlite = evaluate(tmp_path, "pred-sqlite", suite, *preds)
+    pred_other = evaluate(tmp_path, "pred-other", suite, *preds, "--engine", engine, "--db-url", url,
+                          "--pred-dialect", "sqlite")  # fmt: skip
+    ran = {"match", "mismatch"}
+    both = [i for i in pred_sqlite if pred_sqlite[i] in ran and pred_other[i] in ran]
+    assert len(both) >= len(pred_sqlite) * 0.8
+    assert {i: pred_other[i] for i in both} == {i: pred_sqlite[i] for i in both}
+    assert {"match", "mismatch"} <= set(pred_sqlite.values())  # the comparison had both kinds to agree on
+    results = json.loads((tmp_path / "gold-other" / "results.json").read_text())
+    run = json.loads((tmp_path / "gold-other" / "run.json").read_text())
+    assert results["overall"]["metrics"]["ex"] == 1.0
+    assert run["spec"]["options"]["engine"] == engine
+    assert "pw" not in json.dumps(run)  # the password of --db-url is never recorded
+
+
+def postgres_attacks() -> list[str]:
+    return [
+        "DROP TABLE customer",
+        "DELETE FROM orders",
+        "UPDATE customer SET age = 0",
+        "INSERT INTO customer VALUES (99, 'x', 'y', 1)",
+        "TRUNCATE orders",
+        "CREATE TABLE pwn (x int)",
+        "CREATE TEMP TABLE pwn AS SELECT * FROM customer",
+        "SELECT 1; DROP TABLE customer",
+        "COMMIT; DROP TABLE customer",
+        "SELECT set_config('transaction_read_only', 'off', false)",
+        "SET ROLE postgres",
+        "COPY customer TO '/tmp/harness-eval-copy'",
+        "SELECT pg_sleep(60)",
+        f"{ENDLESS} SELECT count(*) FROM c",
+        "SELECT count(*) FROM orders a, orders b, orders c, orders d, orders e, customer f",
+        f"{ENDLESS} SELECT x FROM c LIMIT 100000000",
+        "SELECT name FROM customer WHERE name = 'a\x00b'",
+    ]
+
+
+def test_hostile_predictions_on_postgresql_end_as_errors_or_timeouts_and_write_nothing(
+    tmp_path, tiny_dir, postgres_server
+):
+    # the other examples' gold is SQLite SQL, so predictions go through the transpiler too
+    suite = ["--suite", "spider", "--data", str(tiny_dir)]
+    url = load(suite, "postgresql", postgres_server.url())
+    from suites.spider import load_spider
+
+    examples = load_spider(tiny_dir).examples
+    attacks = postgres_attacks()
+    preds = {e.id: e.gold for e in examples}
+    for example, sql in zip(examples, attacks):
+        preds[example.id] = sql
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "sql": v}) + "\n" for k, v in preds.items()))
+    state = "SELECT string_agg(format('%s.%s', schemaname, relname), ',' ORDER BY 1), sum(n_live_tup) " \
+            "FROM pg_stat_user_tables"  # fmt: skip
+    before = postgres_server.psql(state, database="harness")
+    start = time.monotonic()
+    proc = harness("eval", *suite, "--predictions", str(path), "--semantics", "bird", "--metrics", "ex",
+                   "--timeout", str(TIMEOUT_S), "--max-rows", "100000", "-j", "2", "--out", str(tmp_path / "run"),
+                   "--engine", "postgresql", "--db-url", url, "--pred-dialect", "sqlite")  # fmt: skip
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    by_id = {s["id"]: s for s in samples(tmp_path / "run")}
+    for example, sql in zip(examples, attacks):
+        sample = by_id[example.id]
+        assert sample["status"] in {"pred_error", "pred_timeout"}, (sql[:60], sample["status"], sample["error"])
+        assert sample["latency_s"].get("pred", 0.0) < TIMEOUT_S + SLACK_S
+    for example in examples[len(attacks):]:
+        assert by_id[example.id]["status"] == "match", by_id[example.id]
+    assert elapsed < 60
+    assert postgres_server.psql(state, database="harness") == before
+    assert not Path("/tmp/harness-eval-copy").exists()
+
+
+def test_engine_errors_are_clear_before_any_work(tmp_path, tiny_dir, postgres_server):
+    suite = ["--suite", "spider", "--data", str(tiny_dir), "--out", str(tmp_path / "run")]
+    no_url = harness("eval", *suite, "--engine", "postgresql")
+    assert no_url.returncode != 0 and "needs --db-url" in no_url.stderr
+    writer = harness("eval", *suite, "--engine", "postgresql", "--db-url", postgres_server.url())
+    assert writer.returncode != 0 and "can write" in writer.stderr and "GRANT SELECT" in writer.stderr
+    empty = tmp_path / "empty.duckdb"
+    import duckdb
+
+    duckdb.connect(str(empty)).close()
+    unloaded = harness("eval", *suite, "--engine", "duckdb", "--db-url", str(empty))
+    assert unloaded.returncode != 0 and "harness load-db --suite spider --engine duckdb" in unloaded.stderr
+    unknown = harness("eval", *suite, "--engine", "oracle", "--db-url", "x")
+    assert unknown.returncode != 0 and "unknown engine 'oracle'" in unknown.stderr
+    assert not (tmp_path / "run").exists()
