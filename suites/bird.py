@@ -2,6 +2,12 @@
 
 Each example's ``id`` is its ``question_id``; the tier is BIRD's own
 ``difficulty`` (simple / moderate / challenging) read from the data.
+
+BIRD mini-dev publishes its gold SQL for SQLite, MySQL and PostgreSQL
+(``mini_dev_sqlite.json``, ``mini_dev_mysql.json``, ``mini_dev_postgresql.json``);
+``-S dialect=postgresql`` reads the PostgreSQL file, whose gold then runs on
+``--engine postgresql`` as written (no transpilation). The SQLite databases are
+still read for prompts.
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ SPLIT_FILES = {
     "mini_dev": ("mini_dev_sqlite.json", "mini_dev_sqlite.jsonl"),
     "train": ("train.json",),
 }
+GOLD_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mysql": "mysql"}  # mini-dev's, as sqlglot names them
 DB_FOLDERS = {"dev": "dev_databases", "mini_dev": "dev_databases", "train": "train_databases"}
 DIFFICULTY = ["simple", "moderate", "challenging"]
 
 
-def _split_file(root: Path, split: str) -> Path:
-    for name in SPLIT_FILES.get(split, (split,)):
+def _split_file(root: Path, split: str, dialect: str = "sqlite") -> Path:
+    names = SPLIT_FILES.get(split, (split,))
+    if dialect != "sqlite":
+        names = (f"mini_dev_{dialect}.json", f"mini_dev_{dialect}.jsonl")
+    for name in names:
         if (root / name).is_file():
             return root / name
-    names = " or ".join(SPLIT_FILES.get(split, (split,)))
+    names = " or ".join(names)
     raise DataError(f"{root}: no {names} for split {split!r}")
 
 
@@ -36,10 +46,19 @@ def load_bird(
     db_dir: str | Path | None = None,
     skip_missing_db: bool = False,
     limit: int | None = None,
+    dialect: str = "sqlite",
 ) -> Suite:
-    """Load a BIRD split (dev, mini_dev or train) from a local folder or a saved dataset."""
+    """Load a BIRD split (dev, mini_dev or train) from a local folder or a saved dataset.
+
+    ``dialect`` (mini_dev only): sqlite, postgresql or mysql, the gold SQL file to read.
+    """
+    if dialect not in GOLD_DIALECTS:
+        raise DataError(f"BIRD mini-dev has no {dialect!r} gold; use -S dialect= one of {', '.join(GOLD_DIALECTS)}")
+    if dialect != "sqlite" and split != "mini_dev":
+        raise DataError(f"BIRD publishes {dialect} gold SQL for mini_dev only; pass --split mini_dev")
     root, split_path, records, source_hash = read_split(
-        data, split, suite="BIRD", layout="dev.json and dev_databases/", split_file=_split_file
+        data, split, suite="BIRD", layout="dev.json and dev_databases/",
+        split_file=lambda folder, name: _split_file(folder, name, dialect),
     )
     db_root = Path(db_dir) if db_dir else root / DB_FOLDERS.get(split, "dev_databases")
     if not db_root.is_dir():
@@ -87,4 +106,5 @@ def load_bird(
         skipped=skipped,
         source=str(split_path),
         source_ids=[str(r.get("question_id", i)) for i, r in enumerate(records)],
+        gold_dialect=GOLD_DIALECTS[dialect],
     )

@@ -142,3 +142,26 @@ def test_engine_errors_are_clear_before_any_work(tmp_path, tiny_dir, postgres_se
     unknown = harness("eval", *suite, "--engine", "oracle", "--db-url", "x")
     assert unknown.returncode != 0 and "unknown engine 'oracle'" in unknown.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_bird_mini_dev_postgresql_gold_runs_as_written(tmp_path, postgres_server):
+    """-S dialect=postgresql reads mini_dev_postgresql.json; its gold is PostgreSQL SQL, run untranspiled."""
+    from tests.conftest import make_db
+
+    root = tmp_path / "minidev"
+    make_db(root / "dev_databases" / "cards" / "cards.sqlite",
+            "CREATE TABLE cards (id INTEGER PRIMARY KEY, name TEXT, price REAL);"
+            "INSERT INTO cards VALUES (1, 'Ace', 2.5), (2, 'King', 4.0), (3, 'queen', 1.0);")  # fmt: skip
+    entries = [  # PostgreSQL-only syntax: SQLite could not run these as written
+        ("SELECT name FROM cards WHERE name ~* '^q'", "simple"),
+        ("SELECT CAST(price AS NUMERIC(4, 1))::text FROM cards ORDER BY id LIMIT 1", "moderate"),
+    ]
+    records = [{"question_id": i, "db_id": "cards", "question": "q", "evidence": "", "SQL": sql, "difficulty": tier}
+               for i, (sql, tier) in enumerate(entries)]  # fmt: skip
+    (root / "mini_dev_postgresql.json").write_text(json.dumps(records))
+    suite = ["--suite", "bird", "--data", str(root), "--split", "mini_dev", "-S", "dialect=postgresql"]
+    url = load(suite, "postgresql", postgres_server.url())
+    on_pg = evaluate(tmp_path, "pg", suite, "--engine", "postgresql", "--db-url", url)
+    assert on_pg == {"0": "match", "1": "match"}
+    wrong_split = harness("eval", "--suite", "bird", "--data", str(root), "-S", "dialect=postgresql")
+    assert wrong_split.returncode != 0 and "for mini_dev only" in wrong_split.stderr
