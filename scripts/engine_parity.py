@@ -146,6 +146,8 @@ def verdict_parity(suite, data: Path, url: str, engine_name: str, run_root: Path
         same_ran = [i for i in both_ran if a[i]["status"] == b[i]["status"]]
         differing = [{"id": i, "sqlite": a[i]["status"], engine_name: b[i]["status"], "error": b[i].get("error")}
                      for i in a if a[i]["scores"]["ex"] != b[i]["scores"]["ex"]]
+        flips = [{"id": i, "sqlite": a[i]["status"], engine_name: b[i]["status"], "pred": a[i]["pred"],
+                   "gold": a[i]["gold"]} for i in both_ran if a[i]["status"] != b[i]["status"]]
         out[path.stem] = {
             "examples": len(a),
             "ex_sqlite": sum(r["scores"]["ex"] for r in a.values()) / len(a),
@@ -155,6 +157,7 @@ def verdict_parity(suite, data: Path, url: str, engine_name: str, run_root: Path
             "same_verdict_where_both_ran": len(same_ran),
             "differences": Counter(classify_error(d["error"] or "") if d["error"] else f"{d['sqlite']} -> {d[engine_name]}"
                                    for d in differing).most_common(),
+            "flips_where_both_ran": flips,
         }
     return out
 

@@ -23,8 +23,11 @@ Layers of defence, each enough on its own for the case it covers:
 
 ``search_path`` is set per query to the database's schema (``schema_name``, or
 the fixed schema of the ``EngineSpec``), with ``pg_catalog`` first as always.
-Values are made SQLite's (``harness.engines.values``). Connection trouble is
-an ``error`` result and the next query reconnects.
+Values are made SQLite's (``harness.engines.values``). SQL holding a NUL is
+refused (libpq would send it cut at the NUL). Session advisory locks, which
+outlive a rollback, are dropped after each query. A query cancelled or ended by
+another session (say another worker's hostile ``pg_terminate_backend``) runs
+once more. Connection trouble is an ``error`` result and the next query reconnects.
 """
 
 from __future__ import annotations
