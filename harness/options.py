@@ -36,7 +36,7 @@ def recorded_options(options: EvalOptions) -> dict[str, Any]:
     """
     record = asdict(options)
     if options.db_url and "://" in options.db_url:
-        from sqlalchemy.engine import make_url
+        from harness.engines.postgres import safe_url
 
-        record["db_url"] = make_url(options.db_url).render_as_string(hide_password=True)
+        record["db_url"] = safe_url(options.db_url)
     return record

@@ -65,12 +65,17 @@ class DuckDBEngine(Engine):
             raise
         return instance
 
-    def _cursor(self, schema: str) -> Any:
+    def _database(self) -> Any:
+        """This process's instance, opened on first use and anew after a fork."""
         if self._instance is None or self._instance[0] != os.getpid():
             self._instance, self._cursors = (os.getpid(), self._open()), {}
+        return self._instance[1]
+
+    def _cursor(self, schema: str) -> Any:
+        database = self._database()
         cursor = self._cursors.get(schema)
         if cursor is None:
-            cursor = self._instance[1].cursor()
+            cursor = database.cursor()
             cursor.execute("SET search_path = '" + schema.replace("'", "''") + "'")
             self._cursors[schema] = cursor
         return cursor
@@ -85,9 +90,7 @@ class DuckDBEngine(Engine):
         return QueryResult(result.status, normalise_rows(result.rows), result.error, result.elapsed_s)
 
     def missing(self, db_paths: list[str]) -> list[str]:
-        if self._instance is None or self._instance[0] != os.getpid():
-            self._instance, self._cursors = (os.getpid(), self._open()), {}
-        held = {name for (name,) in self._instance[1].execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+        held = {name for (name,) in self._database().execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
         wanted = [self.spec.schema] if self.spec.schema else [schema_name(path) for path in db_paths]
         return [name for name in dict.fromkeys(wanted) if name not in held]
 

@@ -17,15 +17,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
 
 from harness.engines.naming import META_SCHEMA
-from harness.engines.postgres import libpq_url
+from harness.engines.postgres import connect, safe_url
 from harness.engines.sqlite_source import SourceTable
 
 __all__ = ["PostgresTarget", "connect", "safe_url"]
 
-_ACCEPTED = ("postgresql", "postgresql+psycopg")
 _FORBIDDEN = {
     "rolsuper": "SUPERUSER",
     "rolcreatedb": "CREATEDB",
@@ -33,48 +31,6 @@ _FORBIDDEN = {
     "rolreplication": "REPLICATION",
     "rolbypassrls": "BYPASSRLS",
 }
-
-
-def _parse(url: str) -> Any:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as e:
-        raise ValueError(
-            f"{url!r} is not a database URL; use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
-        ) from e
-    if parsed.drivername not in _ACCEPTED:
-        raise ValueError(
-            f"{safe_url(url)}: the postgresql engine takes postgresql:// or "
-            f"postgresql+psycopg:// URLs, not {parsed.drivername}://"
-        )
-    if not parsed.database:
-        raise ValueError(f"{safe_url(url)}: the URL names no database; add /DBNAME at its end")
-    return parsed
-
-
-def safe_url(url: str) -> str:
-    """``url`` with its password hidden, for messages.
-
-    >>> safe_url("postgresql+psycopg://me:secret@db:5432/harness")
-    'postgresql+psycopg://me:***@db:5432/harness'
-    """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # a URL that does not parse is shown cut before any '@'
-        return url.rsplit("@", 1)[-1]
-
-
-def connect(url: str) -> Any:
-    """An autocommit psycopg connection for a SQLAlchemy PostgreSQL URL, or a clear error."""
-    parsed = _parse(url)
-    try:
-        return psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        raise RuntimeError(
-            f"cannot connect to {safe_url(url)}: {' '.join(str(e).split())}\ncheck that the server "
-            "is running and reachable, the user and password, and that the database "
-            f"{parsed.database!r} exists (create it with `createdb {parsed.database}`)"
-        ) from e
 
 
 class PostgresTarget:

@@ -280,7 +280,7 @@ def load_databases(
 
 def _shown(engine: str, url: str) -> str:
     if engine == "postgresql":
-        from harness.engines.load_postgres import safe_url
+        from harness.engines.postgres import safe_url
 
         return safe_url(url)
     return url

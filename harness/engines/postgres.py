@@ -40,7 +40,7 @@ from harness.engines.naming import quote, schema_name
 from harness.engines.values import normalise_row
 from harness.execution.sqlite import DEFAULT_MAX_TEXT_BYTES, QueryResult
 
-__all__ = ["PostgresEngine", "check_read_only_role", "libpq_url"]
+__all__ = ["PostgresEngine", "check_read_only_role", "connect", "libpq_url", "safe_url"]
 
 _TIMEOUT_SQLSTATE = "57014"  # query_canceled: statement_timeout, or our own cancel
 _READ_ONLY_GRANTS = """\
@@ -65,10 +65,58 @@ def libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _safe_url(url: str) -> str:
+_ACCEPTED = ("postgresql", "postgresql+psycopg")
+
+
+def _parse(url: str) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise ValueError(
+            f"{url!r} is not a database URL; use postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB"
+        ) from e
+    if parsed.drivername not in _ACCEPTED:
+        raise ValueError(
+            f"{safe_url(url)}: the postgresql engine takes postgresql:// or "
+            f"postgresql+psycopg:// URLs, not {parsed.drivername}://"
+        )
+    if not parsed.database:
+        raise ValueError(f"{safe_url(url)}: the URL names no database; add /DBNAME at its end")
+    return parsed
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden, for messages and records.
+
+    >>> safe_url("postgresql+psycopg://me:secret@db:5432/harness")
+    'postgresql+psycopg://me:***@db:5432/harness'
+    """
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a URL that does not parse is shown cut before any '@'
+        return url.rsplit("@", 1)[-1]
+
+
+def connect(url: str) -> Any:
+    """An autocommit psycopg connection for a SQLAlchemy PostgreSQL URL, or a clear error."""
+    try:
+        import psycopg
+    except ImportError as e:
+        raise RuntimeError("the postgresql engine needs psycopg: pip install 'sql-harness[postgres]'") from e
+    parsed = _parse(url)
+    try:
+        return psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise RuntimeError(
+            f"cannot connect to {safe_url(url)}: {' '.join(str(e).split())}\ncheck that the server "
+            "is running and reachable, the user and password, and that the database "
+            f"{parsed.database!r} exists (create it with `createdb {parsed.database}`)"
+        ) from e
 
 
 def check_read_only_role(conn: Any) -> list[str]:
@@ -109,22 +157,19 @@ class PostgresEngine(Engine):
         self.spec = spec
         self._conn: Any = None
 
+    def _connection(self) -> Any:
+        """The open connection, made (and its role checked) on first use or after a broken one."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        return self._conn
+
     def _connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError as e:
-            raise RuntimeError(
-                "the postgresql engine needs psycopg: pip install 'sql-harness[postgres]'"
-            ) from e
-        try:
-            conn = psycopg.connect(libpq_url(self.spec.url), autocommit=True, connect_timeout=10)
-        except psycopg.Error as e:
-            raise RuntimeError(f"cannot connect to {_safe_url(self.spec.url)}: {e}".strip()) from e
+        conn = connect(self.spec.url)
         try:
             rights = check_read_only_role(conn)
             if rights:
                 raise PermissionError(
-                    f"{_safe_url(self.spec.url)}: the role {conn.info.user!r} can write ({', '.join(rights)}); "
+                    f"{safe_url(self.spec.url)}: the role {conn.info.user!r} can write ({', '.join(rights)}); "
                     f"model-written SQL must run as a role without write rights, such as:\n{_READ_ONLY_GRANTS}"
                 )
             conn.execute("SET idle_in_transaction_session_timeout = '60s'")
@@ -152,11 +197,9 @@ class PostgresEngine(Engine):
             return QueryResult(status, None, error, time.perf_counter() - start), interrupted
 
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-        except (RuntimeError, PermissionError) as e:
+            conn = self._connection()
+        except (RuntimeError, PermissionError, ValueError) as e:
             return failed("error", f"{type(e).__name__}: {e}")
-        conn = self._conn
         try:
             cursor = conn.cursor()
             cursor.execute("BEGIN TRANSACTION READ ONLY")
@@ -194,9 +237,7 @@ class PostgresEngine(Engine):
             self._conn = None
 
     def missing(self, db_paths: list[str]) -> list[str]:
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
-        held = {name for (name,) in self._conn.execute("SELECT nspname FROM pg_namespace")}
+        held = {name for (name,) in self._connection().execute("SELECT nspname FROM pg_namespace")}
         wanted = [self.spec.schema] if self.spec.schema else [schema_name(path) for path in db_paths]
         return [name for name in dict.fromkeys(wanted) if name not in held]
 
