@@ -54,7 +54,7 @@ def eval_command(
     predictions_format: Annotated[str | None, typer.Option(help="lines, bird or jsonl (default: from the file name).")] = None,
     prediction_kind: Annotated[str | None, typer.Option(help="Table QA: predictions are 'sql' (default) or 'answer' lists.")] = None,
     allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox). Required by suites that do.")] = False,
-    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb or postgresql (see docs/engines.md).")] = "sqlite",
+    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb, postgresql or mysql (see docs/engines.md).")] = "sqlite",
     db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
     db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (e.g. public for BIRD mini-dev's dump); default: one per database.")] = None,
     pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, transpiled to the engine's (e.g. sqlite); default: the engine's.")] = None,

@@ -36,7 +36,7 @@ def run_command(
     allow_code_execution: Annotated[bool, typer.Option(help="Allow scoring to run model-written Python (in the sandbox).")] = False,
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/run-<suite>-<method>-<spec hash>).")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard an existing run in --out and start over.")] = False,
-    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb or postgresql; prompts ask for its dialect (see docs/engines.md).")] = "sqlite",
+    engine: Annotated[str, typer.Option(help="Where SQL runs: sqlite, duckdb, postgresql or mysql; prompts ask for its dialect (see docs/engines.md).")] = "sqlite",
     db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
     db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (default: one per database).")] = None,
     pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, if not the engine's (e.g. sqlite for a replayed SQLite file).")] = None,

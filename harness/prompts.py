@@ -31,10 +31,10 @@ class PromptOptions:
     sample_rows: int = 3
     table_rows: int = 30
     shots: int = 0
-    dialect: str = "sqlite"  # the engine SQL prompts ask for (harness.engines): sqlite, duckdb, postgresql
+    dialect: str = "sqlite"  # the engine SQL prompts ask for (harness.engines): sqlite, duckdb, postgresql, mysql
 
 
-DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "postgresql": "PostgreSQL"}
+DIALECT_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "postgresql": "PostgreSQL", "mysql": "MySQL"}
 
 
 def _quote(name: str) -> str:

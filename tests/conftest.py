@@ -71,3 +71,23 @@ def postgres_server():
         pytest.skip(str(e))
     yield server
     server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def mysql_server():
+    """A real MariaDB server on 127.0.0.1 for this test process (skips where none is installed).
+
+    In CI (``CI`` set) a missing server or driver is a failure, not a skip: ``.ci/run`` installs them.
+    """
+    if not os.environ.get("CI"):
+        pytest.importorskip("pymysql")
+    from harness.engines.local_mysql import LocalMySQL, MySQLUnavailable
+
+    try:
+        server = LocalMySQL().__enter__()
+    except MySQLUnavailable as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+    yield server
+    server.__exit__(None, None, None)

@@ -14,6 +14,8 @@ engine         where the data is          how a runaway query is stopped
 ``duckdb``     one DuckDB file (``--db-url PATH``), one schema per database
                                           ``interrupt()`` from a watchdog
 ``postgresql`` a server (SQLAlchemy URL)  the server's ``statement_timeout``
+``mysql``      a MySQL or MariaDB server,  the server's ``max_execution_time``
+               one database per database  (``max_statement_time``), then KILL
 =============  =========================  ====================================
 
 Engines are imported only when chosen (``open_engine``), so psycopg and the
@@ -34,10 +36,11 @@ ENGINES: dict[str, str] = {
     "sqlite": "harness.engines.sqlite_engine:SQLiteEngine",
     "duckdb": "harness.engines.duckdb_engine:DuckDBEngine",
     "postgresql": "harness.engines.postgres:PostgresEngine",
+    "mysql": "harness.engines.mysql:MySQLEngine",
 }
 
 # The sqlglot dialect each engine's SQL is written in.
-DIALECTS: dict[str, str] = {"sqlite": "sqlite", "duckdb": "duckdb", "postgresql": "postgres"}
+DIALECTS: dict[str, str] = {"sqlite": "sqlite", "duckdb": "duckdb", "postgresql": "postgres", "mysql": "mysql"}
 
 
 @dataclass(frozen=True)
