@@ -128,6 +128,7 @@ from harness.cli_load_db import load_db_command  # noqa: E402
 from harness.cli_methods import methods_command  # noqa: E402
 from harness.cli_run import run_command  # noqa: E402
 from harness.cli_suites import suites_app  # noqa: E402
+from harness.cli_sweep import sweep_command  # noqa: E402
 
 app.command("run")(run_command)
 app.command("methods")(methods_command)
@@ -137,6 +138,7 @@ app.command("load-db")(load_db_command)
 app.command("baseline")(baseline_command)
 app.command("check")(check_command)
 app.command("leaderboard")(leaderboard_command)
+app.command("sweep", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(sweep_command)
 
 
 def main() -> None:

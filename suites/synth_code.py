@@ -114,15 +114,30 @@ def acceptable_output(output: str | None) -> bool:
 
 
 # generating splits -------------------------------------------------------------
+def _size(size: object) -> int:
+    """``size`` as a count of programs per split (DEFAULT_SIZE for None); a clear error otherwise.
+
+    >>> _size("30"), _size(None) == DEFAULT_SIZE
+    (30, True)
+    """
+    if size is None:
+        return DEFAULT_SIZE
+    try:
+        count = int(size)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or isinstance(size, float) and size != count:
+        raise ValueError(f"synth-code size is a number of programs per split (e.g. -S size=30), not {size!r}")
+    return count
+
+
 def split_sizes(size: int | None = None) -> dict[str, int]:
     """Programs per split: ``size`` in dev and in test (default 300), 20/3 as many in train.
 
     >>> split_sizes(), split_sizes(30)
     ({'dev': 300, 'test': 300, 'train': 2000}, {'dev': 30, 'test': 30, 'train': 200})
     """
-    size = DEFAULT_SIZE if size is None else size
-    if size < 0:
-        raise ValueError(f"size must be >= 0, got {size}")
+    size = _size(size)
     return {"dev": size, "test": size, "train": round(size * TRAIN_FACTOR)}
 
 
@@ -172,7 +187,7 @@ def export_synth_code(folder: str | Path, seed: int = 0, size: int | None = None
 
 def synth_code_folder(seed: int = 0, size: int | None = None) -> Path:
     """The cached export for ``(seed, size)``, generated atomically on first use."""
-    size = DEFAULT_SIZE if size is None else size
+    size = _size(size)
     folder = cache_dir() / f"synth-code-v{GENERATOR_VERSION}-seed{seed}-size{size}"
     if not all((folder / f"{split}.txt").is_file() for split in SPLIT_ORDER):
         folder.parent.mkdir(parents=True, exist_ok=True)

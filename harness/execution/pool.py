@@ -51,7 +51,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["Outcome", "WorkerInitError", "WorkerPool"]
+__all__ = ["Outcome", "WorkerInitError", "WorkerPool", "die_with_parent"]
 
 Key = TypeVar("Key")
 
@@ -100,6 +100,18 @@ def _load_prctl() -> Callable[..., int] | None:
 _PR_SET_PDEATHSIG = 1
 
 
+def die_with_parent() -> bool:
+    """In a child process: ask Linux for SIGKILL when the thread that started it dies.
+
+    False where the kernel has no such request (not Linux).
+    """
+    prctl = _load_prctl()
+    if prctl is None:
+        return False
+    prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    return True
+
+
 def _prepare_child(parent_pid: int) -> None:
     """Process-wide settings of a freshly forked worker."""
     for conn in list(_PARENT_ENDS):
@@ -112,11 +124,8 @@ def _prepare_child(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A SIGTERM handler inherited from the parent (a graceful-shutdown hook) must not run here.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    prctl = _load_prctl()
-    if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
+    if die_with_parent() and os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
     try:
         import resource
 
