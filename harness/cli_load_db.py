@@ -1,5 +1,5 @@
-"""``harness load-db``: copy a suite's SQLite databases into PostgreSQL or a DuckDB file, so that
-``harness eval --engine postgresql|duckdb --db-url ...`` can score on them."""
+"""``harness load-db``: copy a suite's SQLite databases into PostgreSQL, MySQL or a DuckDB file, so
+that ``harness eval --engine postgresql|mysql|duckdb --db-url ...`` can score on them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def load_db_command(
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="Where to load: postgresql or duckdb.")
+        str, typer.Option(help="Where to load: postgresql, mysql (MySQL 8 or MariaDB) or duckdb.")
     ] = "postgresql",
     url: Annotated[
         str,
@@ -39,20 +39,22 @@ def load_db_command(
             "--url",
             "--db-url",
             help="PostgreSQL: a SQLAlchemy URL of a role that may create schemas and roles "
-            "(the database must exist). DuckDB: the file to write.",
+            "(the database must exist). MySQL: mysql+pymysql://USER:PASSWORD@HOST:PORT/ of an "
+            "account that may create databases and users (root, say). DuckDB: the file to write.",
         ),
     ] = "",
     reader: Annotated[
         str,
         typer.Option(
-            help="PostgreSQL: the read-only login role to create or update for harness eval."
+            help="PostgreSQL, MySQL: the read-only login role (MySQL: account 'NAME'@'%') "
+            "to create or update for harness eval."
         ),
     ] = "harness_reader",
     reader_password: Annotated[
         str | None,
         typer.Option(
-            help="PostgreSQL: the reader's password (default: a random one for a new role; "
-            "an existing role keeps its own)."
+            help="PostgreSQL, MySQL: the reader's password (default: a random one for a new "
+            "role or account; an existing one keeps its own)."
         ),
     ] = None,
     force: Annotated[
@@ -62,7 +64,8 @@ def load_db_command(
         bool, typer.Option(help="Skip examples whose database file is absent.")
     ] = False,
 ) -> None:
-    """Load a suite's databases into PostgreSQL or DuckDB, one schema per database."""
+    """Load a suite's databases into PostgreSQL, MySQL or DuckDB, one schema (MySQL: database)
+    per database."""
     from harness.cli import fail
     from harness.cli_common import load_suite, report_skipped
     from harness.engines.loader import DatabaseLoad, load_databases

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import make_url
+from sqlalchemy import URL, make_url
 
 from harness.engines.naming import META_SCHEMA
 from harness.engines.postgres import connect, safe_url
@@ -253,7 +253,10 @@ class PostgresTarget:
         """Grant the meta schema too; the reader's URL and notes about it."""
         with self.conn.transaction():
             self.grant(META_SCHEMA)
-        reader_url = make_url(self.url).set(username=self.reader, password=self.reader_password)
+        admin = make_url(self.url)
+        # URL.set(password=None) keeps the admin's password: build the reader's URL afresh
+        reader_url = URL.create(admin.drivername, self.reader, self.reader_password, admin.host, admin.port,
+                                admin.database, admin.query)  # fmt: skip
         return reader_url.render_as_string(hide_password=False), self.notes
 
     def close(self) -> None:

@@ -1,16 +1,18 @@
-"""``harness load-db``: copy a suite's SQLite databases into PostgreSQL or a DuckDB file.
+"""``harness load-db``: copy a suite's SQLite databases into PostgreSQL, MySQL or a DuckDB file.
 
-Each SQLite file becomes one schema (``schema_name``), its tables and columns in
-lower case, each column typed from the values it holds
-(:mod:`harness.engines.column_types`). Keys come after the data: a primary key
-the rows break, or a foreign key the engine will not take, is left out and said
-so in the report.
+Each SQLite file becomes one schema (``schema_name``; on MySQL, a database of
+that name), its tables and columns in lower case, each column typed from the
+values it holds (:mod:`harness.engines.column_types`). Keys come after the
+data: a primary key the rows break, or a foreign key the engine will not take,
+is left out and said so in the report.
 
 A database loads in one transaction, together with its row in
 ``harness_meta.loaded`` (the SQLite file's sha256 and ``LOADER_VERSION``): a
 crash leaves the previous copy as it was, and loading again skips every database
-already "up to date". On PostgreSQL a role (``reader``) that may only read the
-loaded schemas is made or updated; its URL is what ``harness eval --db-url`` takes.
+already "up to date". MySQL cannot run DDL in a transaction; its load is
+crash-safe instead, the row written last (:mod:`harness.engines.load_mysql`).
+On PostgreSQL and MySQL an account (``reader``) that may only read the loaded
+schemas is made or updated; its URL is what ``harness eval --db-url`` takes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ __all__ = ["LOADER_VERSION", "DatabaseLoad", "LoadReport", "file_sha256", "load_
 
 # Bump when the loaded form changes (types, names, keys): every schema then loads again.
 LOADER_VERSION = 1
-TARGET_ENGINES = ("postgresql", "duckdb")
+TARGET_ENGINES = ("postgresql", "duckdb", "mysql")
+# What the --db-url user needs to set up the meta table and the reader.
+_SETUP_RIGHTS = {
+    "postgresql": "CREATE on the database and CREATEROLE",
+    "mysql": "CREATE, DROP, ALTER, INDEX, REFERENCES, SELECT, INSERT and DELETE on *.*, "
+    "CREATE USER and GRANT OPTION (as root has)",
+}
 
 
 @dataclass
@@ -123,11 +131,15 @@ def _schemas(db_paths: Iterable[str | Path]) -> dict[str, Path]:
 
 
 def _open_target(engine: str, url: str, reader: str, reader_password: str | None) -> Any:
-    """The engine's target (imported only now, so psycopg stays optional)."""
+    """The engine's target (imported only now, so psycopg and PyMySQL stay optional)."""
     if engine == "postgresql":
         from harness.engines.load_postgres import PostgresTarget
 
         return PostgresTarget(url, reader, reader_password)
+    if engine == "mysql":
+        from harness.engines.load_mysql import MySQLTarget
+
+        return MySQLTarget(url, reader, reader_password)
     from harness.engines.load_duckdb import DuckDBTarget
 
     return DuckDBTarget(url)
@@ -232,18 +244,21 @@ def load_databases(
 ) -> LoadReport:
     """Copy each SQLite database in ``db_paths`` into ``engine`` at ``url``, one schema each.
 
-    ``url`` is a SQLAlchemy URL (``postgresql+psycopg://...``) for PostgreSQL, a
-    file path (or ``duckdb:///PATH``) for DuckDB. ``force`` reloads databases that
-    are up to date. ``progress(done_database, count_done, count_all)`` is called
-    after each database. The report's ``reader_url`` is what ``harness eval
-    --db-url`` takes: the reader role's URL, or the DuckDB file.
+    ``url`` is a SQLAlchemy URL for PostgreSQL (``postgresql+psycopg://...``) or
+    MySQL (``mysql+pymysql://USER:PASSWORD@HOST:PORT/``), a file path (or
+    ``duckdb:///PATH``) for DuckDB. ``force`` reloads databases that are up to
+    date. ``progress(done_database, count_done, count_all)`` is called after each
+    database. The report's ``reader_url`` is what ``harness eval --db-url``
+    takes: the reader account's URL, or the DuckDB file.
     """
     if engine not in TARGET_ENGINES:
         raise ValueError(
             f"load-db cannot load into engine {engine!r}; use one of {', '.join(TARGET_ENGINES)}"
         )
     if not url:
-        raise ValueError(f"engine {engine!r} needs a --db-url: a PostgreSQL URL, or a DuckDB file")
+        raise ValueError(
+            f"engine {engine!r} needs a --db-url: a PostgreSQL or MySQL URL, or a DuckDB file"
+        )
     schemas = _schemas(db_paths)
     target = _open_target(engine, url, reader, reader_password)
     report = LoadReport(engine, _shown(engine, url))
@@ -254,9 +269,9 @@ def load_databases(
             raise
         except Exception as e:
             raise RuntimeError(
-                f"{report.target}: cannot set up {META_SCHEMA} and the reader role "
+                f"{report.target}: cannot set up {META_SCHEMA} and the reader account "
                 f"({type(e).__name__}: {' '.join(str(e).split())}); the --db-url user "
-                "needs CREATE on the database and CREATEROLE"
+                f"needs {_SETUP_RIGHTS.get(engine, _SETUP_RIGHTS['postgresql'])}"
             ) from e
         for schema, path in schemas.items():
             try:
@@ -265,8 +280,8 @@ def load_databases(
                 raise
             except Exception as e:
                 raise RuntimeError(
-                    f"{path}: loading it into schema {schema!r} failed, and the schema was left "
-                    f"as it was: {type(e).__name__}: {' '.join(str(e).split())}"
+                    f"{path}: loading it into schema {schema!r} failed, and {_kept(engine)}: "
+                    f"{type(e).__name__}: {' '.join(str(e).split())}"
                 ) from e
             report.databases.append(done)
             if progress is not None:
@@ -278,9 +293,24 @@ def load_databases(
     return report
 
 
+def _kept(engine: str) -> str:
+    """What a failed load leaves of the schema's previous copy."""
+    if engine == "mysql":
+        return (
+            "the schema was left as it was (or, if it failed while swapping the new copy in, "
+            "recorded as not loaded, so the next load-db loads it)"
+        )
+    return "the schema was left as it was"
+
+
 def _shown(engine: str, url: str) -> str:
+    """``url`` with its password masked, for the report and errors."""
     if engine == "postgresql":
         from harness.engines.postgres import safe_url
+
+        return safe_url(url)
+    if engine == "mysql":
+        from harness.engines.mysql import safe_url
 
         return safe_url(url)
     return url

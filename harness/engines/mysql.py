@@ -48,7 +48,7 @@ from harness.engines.postgres import safe_url
 from harness.engines.values import normalise_row
 from harness.execution.sqlite import DEFAULT_MAX_TEXT_BYTES, QueryResult
 
-__all__ = ["MySQLEngine", "check_read_only_account", "connect", "no_pad_collation", "refusal", "safe_url"]
+__all__ = ["MySQLEngine", "check_read_only_account", "connect", "no_pad_collation", "refusal", "rights_beyond_reading", "safe_url"]
 
 _ACCEPTED = ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql")
 _READ_RIGHTS = {"SELECT", "SHOW VIEW", "SHOW DATABASES", "USAGE"}
@@ -157,13 +157,21 @@ def _privileges(grant: str) -> list[str]:
     return rights + (["GRANT OPTION"] if grant.rstrip().endswith("WITH GRANT OPTION") else [])
 
 
+def rights_beyond_reading(grants: list[str]) -> list[str]:
+    """What ``SHOW GRANTS`` lines give beyond reading; empty for a read-only account.
+
+    >>> rights_beyond_reading(["GRANT USAGE ON *.* TO `r`@`%`", "GRANT SELECT, DELETE ON `db`.* TO `r`@`%`"])
+    ['DELETE']
+    """
+    rights = [right for grant in grants if grant.startswith("GRANT ") for right in _privileges(grant)]
+    return list(dict.fromkeys(right for right in rights if right not in _READ_RIGHTS))
+
+
 def check_read_only_account(conn: Any) -> list[str]:
     """What the connected account may do beyond reading (empty when it is read-only)."""
     with conn.cursor() as cursor:
         cursor.execute("SHOW GRANTS")
-        grants = [row[0] for row in cursor.fetchall()]
-    rights = [right for grant in grants if grant.startswith("GRANT ") for right in _privileges(grant)]
-    return list(dict.fromkeys(right for right in rights if right not in _READ_RIGHTS))
+        return rights_beyond_reading([row[0] for row in cursor.fetchall()])
 
 
 class MySQLEngine(Engine):
@@ -208,7 +216,9 @@ class MySQLEngine(Engine):
     def _settings(self, timeout_s: float | None) -> str:
         seconds = timeout_s or 0
         limit = f"{seconds:.3f}" if self._deadline == "max_statement_time" else str(int(seconds * 1000))
-        return f"SET NAMES utf8mb4 COLLATE {self._collation}, SESSION {self._deadline} = {limit}"
+        # div_precision_increment: AVG and / of integers keep 30 decimals, not 4 (SQLite gives a double)
+        return (f"SET NAMES utf8mb4 COLLATE {self._collation}, SESSION {self._deadline} = {limit},"
+                " SESSION div_precision_increment = 30")
 
     def run(self, db_path: str, sql: str, *, timeout_s: float | None, max_rows: int | None) -> QueryResult:
         result, interrupted = self._run_once(db_path, sql, timeout_s, max_rows)
