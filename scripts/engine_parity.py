@@ -165,8 +165,8 @@ def verdict_parity(suite, data: Path, url: str, engine_name: str, run_root: Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "duckdb"])
-    parser.add_argument("--url", help="admin URL of a PostgreSQL server (default: start a throwaway one)")
+    parser.add_argument("--engine", default="postgresql", choices=["postgresql", "duckdb", "mysql"])
+    parser.add_argument("--url", help="admin URL of a PostgreSQL or MySQL server (default: start a throwaway one)")
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument("--show", type=int, default=3, help="examples kept per class")
     parser.add_argument("--skip-systems", action="store_true", help="gold parity only")
@@ -184,7 +184,11 @@ def main() -> None:
             from harness.engines.local_postgres import LocalPostgres
 
             args.url = stack.enter_context(LocalPostgres()).url()
-        url = args.url if args.engine == "postgresql" else str(work / "spider.duckdb")
+        if args.engine == "mysql" and not args.url:
+            from harness.engines.local_mysql import LocalMySQL
+
+            args.url = stack.enter_context(LocalMySQL()).url("")
+        url = str(work / "spider.duckdb") if args.engine == "duckdb" else args.url
         report = load_databases(db_paths, args.engine, url, reader_password="parity")
         print(report.render())
         engine = open_engine(EngineSpec(args.engine, report.reader_url))
