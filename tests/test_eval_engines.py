@@ -47,7 +47,15 @@ def synth(tmp_path_factory, postgres_server):
 @pytest.mark.parametrize("engine", ["postgresql", "duckdb"])
 def test_gold_and_saved_predictions_get_sqlite_verdicts_wherever_both_engines_run_them(synth, tmp_path, engine):
     suite, pg, duck = synth
-    url = pg if engine == "postgresql" else duck
+    agrees_with_sqlite(tmp_path, suite, engine, pg if engine == "postgresql" else duck)
+
+
+def test_the_same_on_mysql(tmp_path, mysql_server):
+    suite = ["--suite", "synth-sql", "-S", "size=tiny"]
+    agrees_with_sqlite(tmp_path, suite, "mysql", load(suite, "mysql", mysql_server.url("")))
+
+
+def agrees_with_sqlite(tmp_path: Path, suite: list[str], engine: str, url: str) -> None:
     gold_sqlite = evaluate(tmp_path, "gold-sqlite", suite)
     gold_other = evaluate(tmp_path, "gold-other", suite, "--engine", engine, "--db-url", url)
     assert set(gold_sqlite.values()) == {"match"}
@@ -125,6 +133,51 @@ def test_hostile_predictions_on_postgresql_end_as_errors_or_timeouts_and_write_n
     assert elapsed < 60
     assert postgres_server.psql(state, database="harness") == before
     assert not Path("/tmp/harness-eval-copy").exists()
+
+
+def mysql_attacks() -> list[str]:
+    return [
+        "DROP TABLE customer",
+        "DELETE FROM orders",
+        "INSERT INTO customer VALUES (99, 'x', 'y', 1)",
+        "SELECT 1; DROP TABLE customer",
+        "SET PASSWORD = PASSWORD('owned')",
+        "/*!50000 DROP TABLE customer */",
+        "SELECT * FROM customer INTO OUTFILE '/tmp/harness-eval-outfile'",
+        "SELECT SLEEP(60)",
+        "SELECT BENCHMARK(100000000000, MD5('x'))",
+        "SELECT count(*) FROM orders a, orders b, orders c, orders d, orders e, customer f",
+        "SELECT a.name FROM customer a, customer b, customer c, customer d, customer e",
+    ]
+
+
+def test_hostile_predictions_on_mysql_end_as_errors_or_timeouts_and_write_nothing(tmp_path, tiny_dir, mysql_server):
+    suite = ["--suite", "spider", "--data", str(tiny_dir)]
+    url = load(suite, "mysql", mysql_server.url(""))
+    from suites.spider import load_spider
+
+    examples = load_spider(tiny_dir).examples
+    attacks = mysql_attacks()
+    preds = {e.id: e.gold for e in examples} | {e.id: sql for e, sql in zip(examples, attacks)}
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "sql": v}) + "\n" for k, v in preds.items()))
+    state = ("SELECT GROUP_CONCAT(CONCAT(table_schema, '.', table_name) ORDER BY 1), SUM(table_rows) "
+             "FROM information_schema.TABLES WHERE table_schema NOT IN ('mysql', 'sys', 'performance_schema', "
+             "'information_schema')")  # fmt: skip
+    before = mysql_server.sql(state)
+    proc = harness("eval", *suite, "--predictions", str(path), "--semantics", "bird", "--metrics", "ex",
+                   "--timeout", str(TIMEOUT_S), "--max-rows", "100000", "-j", "2", "--out", str(tmp_path / "run"),
+                   "--engine", "mysql", "--db-url", url, "--pred-dialect", "sqlite")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    by_id = {s["id"]: s for s in samples(tmp_path / "run")}
+    for example, sql in zip(examples, attacks):
+        sample = by_id[example.id]
+        assert sample["status"] in {"pred_error", "pred_timeout"}, (sql[:60], sample["status"], sample["error"])
+        assert sample["latency_s"].get("pred", 0.0) < TIMEOUT_S + SLACK_S + 2.0  # + the watchdog's grace
+    for example in examples[len(attacks):]:
+        assert by_id[example.id]["status"] == "match", by_id[example.id]
+    assert mysql_server.sql(state) == before
+    assert not Path("/tmp/harness-eval-outfile").exists()
 
 
 def test_engine_errors_are_clear_before_any_work(tmp_path, tiny_dir, postgres_server):
