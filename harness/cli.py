@@ -58,6 +58,8 @@ def eval_command(
     db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
     db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (e.g. public for BIRD mini-dev's dump); default: one per database.")] = None,
     pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, transpiled to the engine's (e.g. sqlite); default: the engine's.")] = None,
+    shards: Annotated[int | None, typer.Option(help="Score in N shards, Ray tasks of --jobs workers each (pip install 'sql-harness[ray]'); the run is the same as unsharded (see docs/scale-out.md).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray", help="Ray cluster for --shards (default: $RAY_ADDRESS, else a local runtime on 127.0.0.1).")] = None,
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
@@ -67,9 +69,11 @@ def eval_command(
     from harness.predictions import read_predictions
     from harness.results import tier_table
     from harness.runstore import spec_hash
+    from harness.sharding import check_sharding
     from harness.suite import DataError, file_digest
 
     try:
+        check_sharding(shards, ray_address)
         loaded = load_suite(suite, data, split=split, db_dir=db_dir, skip_missing_db=skip_missing_db,
                             limit=limit, suite_args=suite_arg or [])
         require_code_opt_in(loaded, allow_code_execution)
@@ -113,8 +117,9 @@ def eval_command(
         }
         run_dir = out or Path("runs") / f"eval-{loaded.name}-{spec_hash(spec)[:10]}"
         report_skipped(loaded)
-        results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh)
-    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError) as e:
+        results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh,
+                           shards=shards, ray_address=ray_address)
+    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError) as e:
         fail(str(e))
         return
     print_table(tier_table(results, loaded.tiers))

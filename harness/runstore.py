@@ -1,4 +1,10 @@
-"""A run directory: run.json (spec), samples.jsonl (append-only), results.json.
+"""A run directory: run.json (spec), samples.jsonl (append-only), latency.jsonl, results.json.
+
+samples.jsonl holds what was scored, and nothing measured: two runs of the same
+spec (sharded or not, any number of workers) write it byte for byte the same
+whenever their metrics are deterministic. The measured query times
+(``latency_s``) go beside it, one line per example in latency.jsonl; records
+read back (``samples()``, a resume) carry them again.
 
 samples.jsonl gets one line per finished example, flushed at least every
 ``FLUSH_INTERVAL_S``, so a killed run loses at most the last fraction of a
@@ -57,9 +63,11 @@ class RunStore:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.samples_path = self.dir / "samples.jsonl"
+        self.latency_path = self.dir / "latency.jsonl"
         self.results_path = self.dir / "results.json"
         self.run_path = self.dir / "run.json"
         self._file: Any = None
+        self._latency: Any = None
         self._last_flush = 0.0
 
     def open_run(self, spec: dict[str, Any], *, fresh: bool = False) -> dict[str, dict[str, Any]]:
@@ -75,7 +83,7 @@ class RunStore:
                 )
             done = self._recover()
         else:
-            for path in (self.samples_path, self.results_path):
+            for path in (self.samples_path, self.latency_path, self.results_path):
                 path.unlink(missing_ok=True)
             done = {}
             record = {
@@ -88,55 +96,56 @@ class RunStore:
             }
             self._write_json(self.run_path, record)
         self._file = self.samples_path.open("a", encoding="utf-8", buffering=1 << 16)
+        self._latency = self.latency_path.open("a", encoding="utf-8", buffering=1 << 16)
         return done
 
     def _recover(self) -> dict[str, dict[str, Any]]:
-        if not self.samples_path.exists():
-            return {}
-        done: dict[str, dict[str, Any]] = {}
-        good_bytes = 0
-        with self.samples_path.open("rb") as f:
-            for line in f:
-                if not line.endswith(b"\n"):
-                    break
-                try:
-                    record = json.loads(line)
-                    done[str(record["id"])] = record
-                except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
-                    break
-                good_bytes += len(line)
-        if good_bytes != self.samples_path.stat().st_size:
-            with self.samples_path.open("r+b") as f:
-                f.truncate(good_bytes)
+        done = {str(record["id"]): record for record in _read_whole_lines(self.samples_path)}
+        for line in _read_whole_lines(self.latency_path):
+            if str(line.get("id")) in done:
+                done[str(line["id"])]["latency_s"] = line.get("latency_s", {})
         return done
 
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        scored, latency = _split_latency(record)
+        self._file.write(json.dumps(scored, ensure_ascii=False) + "\n")
+        if latency is not None:
+            self._latency.write(json.dumps({"id": record["id"], "latency_s": latency}) + "\n")
         now = time.monotonic()
         if now - self._last_flush >= FLUSH_INTERVAL_S:
             self._file.flush()
+            self._latency.flush()
             self._last_flush = now
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        for handle in (self._file, self._latency):
+            if handle is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+        self._file = self._latency = None
 
     def rewrite_samples(self, records: list[dict[str, Any]]) -> None:
-        """Replace samples.jsonl by ``records`` (a finished run, in suite order), atomically."""
-        tmp = self.samples_path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.samples_path)
+        """Replace samples.jsonl (and latency.jsonl) by ``records`` (a finished run, in suite order), atomically."""
+        split = [_split_latency(record) for record in records]
+        latencies = [{"id": scored["id"], "latency_s": latency} for scored, latency in split if latency is not None]
+        for path, lines in ((self.latency_path, latencies), (self.samples_path, [scored for scored, _ in split])):
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("w", encoding="utf-8") as f:
+                for line in lines:
+                    f.write(json.dumps(line, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
 
     def samples(self) -> list[dict[str, Any]]:
-        with self.samples_path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        """The records of samples.jsonl in file order, each with its ``latency_s`` when measured."""
+        latency = {str(line["id"]): line.get("latency_s", {}) for line in _read_whole_lines(self.latency_path)}
+        records = _read_whole_lines(self.samples_path)
+        for record in records:
+            if str(record["id"]) in latency:
+                record["latency_s"] = latency[str(record["id"])]
+        return records
 
     def write_results(self, results: dict[str, Any]) -> None:
         self._write_json(self.results_path, results)
@@ -146,3 +155,34 @@ class RunStore:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
+
+
+def _split_latency(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """The record without ``latency_s``, and ``latency_s`` (None when absent)."""
+    if "latency_s" not in record:
+        return record, None
+    return {k: v for k, v in record.items() if k != "latency_s"}, record["latency_s"]
+
+
+def _read_whole_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` up to the first torn or unreadable one, which is cut off there
+    (a run killed mid-write); [] when there is no file."""
+    if not path.exists():
+        return []
+    records: list[dict[str, Any]] = []
+    good_bytes = 0
+    with path.open("rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                record = json.loads(line)
+                str(record["id"])
+            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                break
+            records.append(record)
+            good_bytes += len(line)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as f:
+            f.truncate(good_bytes)
+    return records

@@ -29,7 +29,10 @@ def harness(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedP
 
 
 def samples(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    """samples.jsonl's records, each with its measured ``latency_s`` from latency.jsonl."""
+    from harness.runstore import RunStore
+
+    return RunStore(run_dir).samples()
 
 
 def test_gold_scores_perfectly_and_writes_the_run(tmp_path, tiny_dir):

@@ -18,7 +18,6 @@ from harness.sweep.plan import Job
 
 __all__ = ["LocalBackend", "RayBackend", "connect_ray", "open_backend"]
 
-LOCAL_RAY = "local"
 
 
 def _failed(job: Job, error: BaseException) -> JobOutcome:
@@ -63,26 +62,10 @@ class LocalBackend:
 
 
 def connect_ray(address: str | None, *, num_cpus: int | None = None) -> Any:
-    """The ``ray`` module, connected: to ``address`` (a cluster), or ``local`` for a runtime of
-    this machine only, on 127.0.0.1. Already connected: left as it is."""
-    try:
-        import ray
-    except ImportError as e:
-        raise ImportError("Ray is not installed: pip install 'sql-harness[ray]'") from e
-    if ray.is_initialized():
-        return ray
-    if address in (None, "", LOCAL_RAY):
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, configure_logging=False)  # fmt: skip
-    else:
-        try:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ConnectionError(
-                f"cannot reach a Ray cluster at {address!r}: {e}; start one with `ray start --head` "
-                "and pass its address (host:port), or --ray local for a runtime on this machine"
-            ) from e
-    return ray
+    """The ``ray`` module, connected to ``address``, or ``local`` for a runtime of this machine only."""
+    from harness.ray_runtime import connect
+
+    return connect(address, num_cpus=num_cpus, missing="Ray is not installed: pip install 'sql-harness[ray]'")
 
 
 class RayBackend:

@@ -1,0 +1,77 @@
+"""Connecting to Ray, for sharded evaluation and sweeps: reuse, join, or start on 127.0.0.1 only.
+
+Ray is an optional extra (``pip install 'sql-harness[ray]'``), imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["LOCAL", "LOOPBACK", "connect", "import_ray"]
+
+LOCAL = "local"  # an address that means: a runtime of this machine, whatever $RAY_ADDRESS says
+LOOPBACK = "127.0.0.1"
+_LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def import_ray(missing: str = "Ray is not installed: pip install 'sql-harness[ray]'") -> Any:
+    """The ``ray`` module; ImportError with ``missing`` (the fix) when it is not installed."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError(missing) from e
+    return ray
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None, missing: str | None = None) -> Any:
+    """The ``ray`` module, connected: reuse this process's runtime, else join ``address`` (or
+    ``$RAY_ADDRESS``), else start a local runtime on 127.0.0.1 with ``num_cpus``. ``address``
+    ``"local"`` starts a local runtime even when ``$RAY_ADDRESS`` is set."""
+    ray = import_ray(*([missing] if missing else []))
+    if ray.is_initialized():
+        return ray
+    address = address if address == LOCAL else address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != LOCAL:
+        host = address.split("://")[-1].rsplit(":", 1)[0]
+        try:
+            with _loopback(host in ("127.0.0.1", "localhost", "::1", "[::1]")):
+                ray.init(address=address, logging_level="warning")
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConnectionError(
+                f"cannot reach a Ray cluster at {address!r}: {e}; start one with `ray start --head` and pass "
+                "its address (host:port), or 'local' for a runtime on this machine"
+            ) from e
+    else:
+        with _loopback(True):
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
+                     logging_level="warning")  # fmt: skip
+    return ray
+
+
+@contextmanager
+def _loopback(wanted: bool) -> Iterator[None]:
+    """While Ray starts or joins a runtime: keep it on 127.0.0.1.
+
+    Ray turns a loopback node address into the machine's reachable one (and binds
+    its servers there) unless its "clusters" are off, as on macOS and Windows.
+    """
+    if not wanted:
+        yield
+        return
+    from ray._private import ray_constants  # where Ray reads it when picking the node's address
+
+    saved_env, saved_flag = os.environ.get(_LOCAL_ONLY_ENV), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[_LOCAL_ONLY_ENV] = "0"  # the runtime's own processes read it when they start
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop(_LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[_LOCAL_ONLY_ENV] = saved_env
+        if saved_flag is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = saved_flag

@@ -1,0 +1,200 @@
+"""Sharded evaluation on a real Ray runtime (127.0.0.1 only, 2 CPUs): the merged run is the
+unsharded one, an interrupted run resumes, a runaway example is killed inside its shard."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import scoring
+from harness.cli_common import load_suite
+from harness.evaluate import evaluate
+from harness.options import EvalOptions
+from harness.types import Status
+from tests.test_eval_cli import harness
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+# No engine deadline stops it within the test (30 s per query): only the hard kill does.
+LONG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 500000000) SELECT count(*) FROM c"
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    """A real local Ray runtime for this module, on 127.0.0.1 with 2 CPUs (skips without Ray).
+
+    In CI (``CI`` set) a missing Ray is a failure, not a skip.
+    """
+    if not os.environ.get("CI"):
+        pytest.importorskip("ray")
+    from harness.sharding import connect
+
+    saved = {name: os.environ.pop(name, None) for name in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    ray = connect(num_cpus=2)  # Ray sets RAY_AUTH_MODE=token here: the runtime asks for its token
+    yield ray
+    ray.shutdown()
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """synth-sql tiny, and saved predictions: gold, wrong answers, errors, one per kind in every shard."""
+    saved = os.environ.get("HARNESS_CACHE")
+    os.environ["HARNESS_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")  # as _isolated_cache sets it
+    try:
+        suite = load_suite("synth-sql", None, split="dev", suite_args=["size=tiny"])
+    finally:
+        os.environ.pop("HARNESS_CACHE") if saved is None else os.environ.update(HARNESS_CACHE=saved)
+    golds = [ex.gold for ex in suite.examples]
+    preds = {}
+    for i, ex in enumerate(suite.examples):
+        preds[ex.id] = {0: golds[(i + 1) % len(golds)], 1: "SELECT * FROM no_such_table"}.get(i % 5, ex.gold)
+    path = tmp_path_factory.mktemp("preds") / "preds.jsonl"
+    path.write_text("".join(json.dumps({"id": k, "sql": v}) + "\n" for k, v in preds.items()))
+    return suite, preds, path
+
+
+def options(suite, **kw) -> EvalOptions:
+    return EvalOptions(**{"semantics": suite.semantics, "metrics": tuple(suite.metrics), **kw})
+
+
+def file_bytes(path: Path) -> bytes:
+    """samples.jsonl exactly as written (measured times live in latency.jsonl, not here)."""
+    text = path.read_bytes()
+    assert b"latency_s" not in text
+    return text
+
+
+def lines(run: Path) -> list[str]:
+    return (run / "samples.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def test_runtime_is_local_only(ray_runtime):
+    assert ray_runtime.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert {node["NodeManagerAddress"] for node in ray_runtime.nodes()} == {"127.0.0.1"}
+    assert ray_runtime.cluster_resources()["CPU"] == 2
+
+
+def test_sharded_run_is_the_unsharded_run(tmp_path, ray_runtime, synth):
+    suite, preds, _ = synth
+    opts = options(suite)
+    single = evaluate(suite, preds, opts, tmp_path / "single")
+    sharded = evaluate(suite, preds, opts, tmp_path / "sharded", shards=3)
+    assert sharded == single
+    assert {"match", "mismatch", "pred_error"} <= set(single["overall"]["status"])
+    assert (tmp_path / "sharded" / "results.json").read_bytes() == (tmp_path / "single" / "results.json").read_bytes()
+    assert file_bytes(tmp_path / "sharded" / "samples.jsonl") == file_bytes(tmp_path / "single" / "samples.jsonl")
+    assert [json.loads(line)["id"] for line in lines(tmp_path / "sharded")] == [ex.id for ex in suite.examples]
+    run = lambda name: json.loads((tmp_path / name / "run.json").read_text())  # noqa: E731
+    assert run("sharded")["spec_hash"] == run("single")["spec_hash"]  # sharding is not part of the run
+
+
+@pytest.mark.parametrize("first, then", [(3, 3), (3, None), (None, 2)])
+def test_an_interrupted_run_resumes_to_the_same_samples(tmp_path, ray_runtime, synth, first, then):
+    suite, preds, _ = synth
+    opts = options(suite)
+    evaluate(suite, preds, opts, tmp_path / "whole")
+    cut = tmp_path / "cut"
+    evaluate(suite, preds, opts, cut, shards=first)
+    kept = lines(cut)[:9]
+    # shards stopped part way: a few records of each in the log, the last one torn
+    (cut / "samples.jsonl").write_text("".join(kept[::2]) + kept[-1][:20], encoding="utf-8")
+    (cut / "results.json").unlink()
+    evaluate(suite, preds, opts, cut, shards=then)
+    assert file_bytes(cut / "samples.jsonl") == file_bytes(tmp_path / "whole" / "samples.jsonl")
+    assert set(kept[::2]) <= set(lines(cut))  # kept records stay as they were: nothing scored twice
+    assert (cut / "results.json").read_bytes() == (tmp_path / "whole" / "results.json").read_bytes()
+
+
+def test_runaway_predictions_end_as_timeouts_in_shards(tmp_path, ray_runtime, synth):
+    suite, preds, _ = synth
+    preds = dict(preds)
+    for ex in suite.examples[::8]:
+        preds[ex.id] = ENDLESS  # one in each of 3 shards
+    opts = options(suite, timeout_s=0.5)
+    evaluate(suite, preds, opts, tmp_path / "single", jobs=2)
+    results = evaluate(suite, preds, opts, tmp_path / "sharded", shards=3)
+    assert results["overall"]["status"]["pred_timeout"] == 3
+    assert file_bytes(tmp_path / "sharded" / "samples.jsonl") == file_bytes(tmp_path / "single" / "samples.jsonl")
+
+
+def test_a_shard_kills_an_example_past_its_hard_deadline(ray_runtime, synth):
+    from harness.sharding import score_sharded
+
+    suite, preds, _ = synth
+    preds = {**preds, suite.examples[1].id: LONG}
+    opts = options(suite)
+    got: list[dict] = []
+    score_sharded(suite, preds, opts, [0, 1, 2, 3], shards=2, deadline_s=2.0, on_record=got.append)
+    by_id = {record["id"]: record for record in got}
+    assert sorted(by_id) == sorted(suite.examples[i].id for i in range(4)) and len(got) == 4
+    order = [record["id"] for record in got]  # the second shard's records came in while the first ran on
+    assert max(order.index(suite.examples[i].id) for i in (2, 3)) < order.index(suite.examples[1].id)
+    scoring.install(suite, preds, opts)  # what the local pool writes for a killed worker
+    assert by_id[suite.examples[1].id] == scoring.failed_record(
+        1, Status.PRED_TIMEOUT, "killed: the example overran its hard deadline"
+    )
+    assert by_id[suite.examples[0].id]["status"] == "mismatch"
+
+
+def test_a_failing_shard_is_an_error_that_says_how_to_resume(ray_runtime, synth):
+    from harness.sharding import ShardFailed, score_sharded
+
+    suite, preds, _ = synth
+    with pytest.raises(ShardFailed, match="run the same command again to resume"):
+        score_sharded(suite, preds, options(suite, metrics=("no_such_metric",)), [0, 1], shards=2,
+                      on_record=lambda record: None)
+
+
+def test_cli_eval_shards(tmp_path, ray_runtime, synth):
+    _, _, path = synth
+    args = ["eval", "-S", "size=tiny", "--predictions", str(path)]
+    address = ray_runtime.get_runtime_context().gcs_address
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the runtime asks for the token Ray saved in ~/.ray
+    sharded = harness(*args, "--shards", "2", "--ray", address, "--out", str(tmp_path / "sharded"), env=env)
+    assert sharded.returncode == 0, sharded.stderr
+    single = harness(*args, "--out", str(tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+    assert sharded.stdout.replace("sharded", "single") == single.stdout
+    assert file_bytes(tmp_path / "sharded" / "samples.jsonl") == file_bytes(tmp_path / "single" / "samples.jsonl")
+    before = (tmp_path / "sharded" / "samples.jsonl").read_bytes()
+    again = harness(*args, "--out", str(tmp_path / "sharded"))  # the same run: resumes, nothing left to do
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "sharded" / "samples.jsonl").read_bytes() == before
+
+
+def test_cli_run_shards(tmp_path, ray_runtime):
+    address = ray_runtime.get_runtime_context().gcs_address
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    args = ["run", "--model", "gold", "-S", "size=tiny", "--limit", "10"]
+    sharded = harness(*args, "--shards", "3", "--ray", address, "--out", str(tmp_path / "sharded"), env=env)
+    assert sharded.returncode == 0, sharded.stderr
+    single = harness(*args, "--out", str(tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+    assert file_bytes(tmp_path / "sharded" / "samples.jsonl") == file_bytes(tmp_path / "single" / "samples.jsonl")
+    assert (tmp_path / "sharded" / "results.json").read_bytes() == (tmp_path / "single" / "results.json").read_bytes()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--shards", "0"], "--shards must be a whole number of at least 1"),
+    (["--ray", "127.0.0.1:1"], "give --shards N too"),
+])
+def test_cli_rejects_bad_sharding_settings(tmp_path, extra, message):
+    for command in ("eval", "run"):
+        proc = harness(command, "-S", "size=tiny", "--out", str(tmp_path / "run"), *extra)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch, synth):
+    suite, preds, _ = synth
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as where it is not installed
+    with pytest.raises(ImportError, match=r"pip install 'sql-harness\[ray\]'"):
+        evaluate(suite, preds, options(suite), tmp_path / "run", shards=2)
+    assert not (tmp_path / "run").exists()
