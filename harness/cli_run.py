@@ -40,6 +40,8 @@ def run_command(
     db_url: Annotated[str | None, typer.Option(help="The engine's data: a read-only SQLAlchemy URL, or the .duckdb file (harness load-db prints it).")] = None,
     db_schema: Annotated[str | None, typer.Option(help="One schema holding every database (default: one per database).")] = None,
     pred_dialect: Annotated[str | None, typer.Option(help="Dialect the predictions are written in, if not the engine's (e.g. sqlite for a replayed SQLite file).")] = None,
+    shards: Annotated[int | None, typer.Option(help="Score in N shards, Ray tasks of --jobs workers each (pip install 'sql-harness[ray]'); the run is the same as unsharded (see docs/scale-out.md).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray", help="Ray cluster for --shards (default: $RAY_ADDRESS, else a local runtime on 127.0.0.1).")] = None,
 ) -> None:
     """Train (or not), generate, score and record one candidate on a suite."""
     from dataclasses import asdict
@@ -60,6 +62,7 @@ def run_command(
     from harness.prompts import PromptOptions
     from harness.results import tier_table
     from harness.runstore import RunStore, spec_hash
+    from harness.sharding import check_sharding
     from harness.suite import DataError
     from harness.train import is_tiny, resolve_base, train_candidate
     from runners.base import GenerationParams
@@ -68,12 +71,18 @@ def run_command(
 
     asked_sample_rows = sample_rows
     try:
+        check_sharding(shards, ray_address)  # before training and generating, not after
         loaded = load_suite(suite, data, split=split, limit=limit, suite_args=suite_arg or [])
         require_code_opt_in(loaded, allow_code_execution)
         runner_name = runner or infer_runner(model)
         runner_options = parse_suite_args(runner_arg or [])
         if method is None:
             method = "mac" if runner_name in CANDIDATE_RUNNERS else "none"
+        if method == "none":
+            from trainers.distributed import launched
+
+            if launched():
+                raise ValueError("--method none trains nothing: run it as one process, not under accelerate launch")
         elif method != "none" and runner_name not in CANDIDATE_RUNNERS:
             raise ValueError(
                 f"method {method!r} trains a checkpoint, and runner {runner_name!r} cannot load one; "
@@ -161,7 +170,8 @@ def run_command(
             backend.close()
             if gen_cache is not None:
                 gen_cache.close()
-        results = evaluate(loaded, predictions, options, run_dir, jobs=jobs, spec=spec)
+        results = evaluate(loaded, predictions, options, run_dir, jobs=jobs, spec=spec,
+                           shards=shards, ray_address=ray_address)
     except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError) as e:
         fail(str(e))
         return

@@ -58,16 +58,43 @@ def method_config(method: str, overrides: dict[str, Any], seed: int) -> tuple[An
 
 
 def train_candidate(
-    method: str, base: str, train: Suite, overrides: dict[str, Any], *, seed: int = 0, cache_root: Path | None = None
+    method: str,
+    base: str,
+    train: Suite,
+    overrides: dict[str, Any],
+    *,
+    seed: int = 0,
+    cache_root: Path | None = None,
+    exit_replicas: bool = True,
 ) -> tuple[Any, bool, dict[str, Any]]:
-    """(candidate, cache hit, full config) for ``method`` on ``train`` from ``base``."""
+    """(candidate, cache hit, full config) for ``method`` on ``train`` from ``base``.
+
+    Under ``accelerate launch`` (several processes) every rank trains, rank 0 alone stores
+    the candidate (cached under a key that also holds the world size and the kind of
+    parallelism, and with ``metrics["distributed"]`` saying which ranks trained), and then,
+    with ``exit_replicas``, the other ranks exit here (status 0) so that rank 0 alone
+    generates and scores; ``exit_replicas=False`` keeps every rank for more training.
+    One process: exactly as without a launcher.
+    """
     from runners.transformers_runner import folder_fingerprint
     from suites.tiny import cache_dir
+    from trainers import distributed
     from trainers.base import cached_fit, candidate_key
 
+    group = distributed.launched() and distributed.active()  # starts the process group
     trainer, config = method_config(method, overrides, seed)
     fingerprint = folder_fingerprint(Path(base)) if Path(base).is_dir() else base
-    key = candidate_key(method, config, train.version, fingerprint)
+    keyed = {**config, "distributed": distributed.layout()} if group else config
+    key = candidate_key(method, keyed, train.version, fingerprint)
     root = cache_root or cache_dir() / "candidates"
-    candidate, hit = cached_fit(root, key, lambda out_dir: trainer.fit(base, train, config, out_dir))
+
+    def fit(out_dir: Path) -> Any:
+        candidate = trainer.fit(base, train, config, out_dir)
+        if group:
+            candidate.metrics["distributed"] = distributed.describe()
+        return candidate
+
+    candidate, hit = cached_fit(root, key, fit)
+    if group:
+        distributed.finish(exit_replicas=exit_replicas)
     return candidate, hit, config

@@ -116,3 +116,167 @@ def test_overlong_prompt_and_stop(runner):
     stop = out[0].texts[0][2:4]
     cut = runner.generate(requests()[:1], GenerationParams(max_new_tokens=12, stop=(stop,)))
     assert stop not in cut[0].texts[0]
+
+
+# -- tensor and data parallel sizes (no GPU needed) ----------------------------------------
+
+from runners.vllm_runner import (  # noqa: E402
+    Replicas,
+    VLLMRunner,
+    device_groups,
+    parallel_sizes,
+    split_evenly,
+    visible_devices,
+)
+
+
+def test_parallel_sizes_are_positive_integers():
+    assert parallel_sizes(1, 1) == (1, 1) and parallel_sizes("2", 4) == (2, 4)
+    for tp, dp, name in ((0, 1, "tensor"), (1, 0, "data"), (-2, 1, "tensor"), (1, 1.5, "data"),
+                         ("two", 1, "tensor"), (True, 1, "tensor"), (1, None, "data")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"{name}_parallel_size must be a positive integer"):
+            parallel_sizes(tp, dp)
+
+
+def test_bad_sizes_are_refused_before_vllm_is_needed(tmp_path):
+    with pytest.raises(ValueError, match="data_parallel_size must be a positive integer, got 0"):
+        create(str(tmp_path), data_parallel_size=0)
+
+
+def test_device_groups_take_consecutive_gpus_and_refuse_too_few():
+    assert device_groups(1, 1, ["0"]) == [["0"]]
+    assert device_groups(2, 2, ["0", "1", "2", "3"]) == [["0", "1"], ["2", "3"]]
+    assert device_groups(1, 3, ["4", "5", "6", "7"]) == [["4"], ["5"], ["6"]]
+    with pytest.raises(
+        ValueError,
+        match=r"tensor_parallel_size=2 x data_parallel_size=2 needs 4 GPU\(s\), 3 visible",
+    ):
+        device_groups(2, 2, ["0", "1", "2"])
+    with pytest.raises(ValueError, match=r"needs 1 GPU\(s\), 0 visible \(none\)"):
+        device_groups(1, 1, [])
+
+
+def test_visible_devices_follow_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3,5")
+    assert visible_devices() == ["2", "3", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_devices() == []
+
+
+def test_split_evenly_is_contiguous_and_covers_every_prompt():
+    for count in range(0, 12):
+        for parts in range(1, 5):
+            ranges = split_evenly(count, parts)
+            assert len(ranges) == parts and ranges[0][0] == 0 and ranges[-1][1] == count
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert max(b - a for a, b in ranges) - min(b - a for a, b in ranges) <= 1
+
+
+class FakeEngine:
+    """A replica's process stand-in: answers each prompt with the engine's GPUs and the
+    prompt's last token id, n times."""
+
+    def __init__(self, devices, engine):
+        self.devices, self.engine, self.calls, self.stopped = devices, engine, [], False
+        self.ready = {"max_model_len": 1024, "dtype": "torch.float32"}
+        self.fail = False
+
+    def send(self, message):
+        self.calls.append(message)
+
+    def receive(self):
+        prompts, options, loras = self.calls[-1]
+        if self.fail:
+            return RuntimeError("engine broke")
+        return [[(f"gpu{'+'.join(self.devices)}:{p['prompt_token_ids'][-1]}:{lora and lora[0]}", [7, 8])]
+                * options.get("n", 1) for p, lora in zip(prompts, loras)]  # fmt: skip
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.fixture
+def data_parallel(tmp_path):
+    """A runner over two fake engines (one GPU each) and the tiny model's tokenizer."""
+    pytest.importorskip("transformers")
+    model = build_tiny_causal_lm(tmp_path / "tiny", n_embd=32, chat_template=False)
+    engines = []
+
+    def start(devices, engine):
+        engines.append(FakeEngine(devices, engine))
+        return engines[-1]
+
+    replicas = Replicas(
+        [["0"], ["1"]], {"model": str(model), "trust_remote_code": False}, start=start
+    )
+    runner = VLLMRunner(
+        replicas, model_id=str(model), revision="r", requested_dtype="auto", tensor_parallel_size=1,
+        data_parallel_size=2, adapter_paths={}, lora_requests={"a": ("a", 1, "/adapters/a")}, chat=False,
+        sampling_params_class=dict,
+    )  # fmt: skip
+    return runner, engines
+
+
+def test_data_parallel_splits_prompts_and_keeps_their_order(data_parallel):
+    runner, engines = data_parallel
+    reqs = [GenerationRequest(id=f"q{i}", prompt=p * (i + 1), adapter="a" if i == 3 else None)
+            for i, p in enumerate(PROMPTS + PROMPTS[:1])]  # fmt: skip
+    out = runner.generate(reqs, GenerationParams(max_new_tokens=4, temperature=1.0, n=2, seed=3))
+    assert [c.id for c in out] == [r.id for r in reqs]
+    # 5 prompts over 2 engines: the first 3 to GPU 0, the last 2 to GPU 1, in order
+    assert [c.texts[0].split(":")[0] for c in out] == ["gpu0"] * 3 + ["gpu1"] * 2
+    assert all(len(c.texts) == 2 and c.output_tokens == 4 for c in out)
+    assert out[3].texts[0].endswith(":a") and out[0].texts[0].endswith(":None")
+    ids = [runner.tokenizer.encode(r.prompt)[-1] for r in reqs]
+    assert [int(c.texts[0].split(":")[1]) for c in out] == ids
+    ((_, options, loras),) = engines[1].calls  # plain data to the engine process
+    assert options == {
+        "max_tokens": 4,
+        "stop": None,
+        "n": 2,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "seed": 3,
+    }
+    assert loras == [("a", 1, "/adapters/a"), None]
+    one = runner.generate(reqs[:1], GREEDY)  # fewer prompts than engines: only the first works
+    assert one[0].texts[0].startswith("gpu0") and len(engines[1].calls) == 1
+
+
+def test_data_parallel_config_errors_and_close(data_parallel):
+    runner, engines = data_parallel
+    config = runner.config()
+    assert config["tensor_parallel_size"] == 1 and config["data_parallel_size"] == 2
+    assert config["dtype"] == "float32" and runner.context == 1024
+    engines[
+        1
+    ].fail = True  # the whole call fails, then each request alone: only the broken engine's fail
+    out = runner.generate(requests(), GREEDY)
+    assert all(c.error is None for c in out)  # retried one by one on the first engine
+    engines[0].fail = True
+    out = runner.generate(requests()[:2], GREEDY)
+    assert all("engine broke" in c.error for c in out)
+    runner.llm.shutdown()
+    assert all(engine.stopped for engine in engines)
+
+
+@pytest.mark.gpu
+def test_data_parallel_engines_match_one_engine(model_dir, tmp_path):
+    """Two engines on two GPUs answer greedy requests as one engine does (needs 2 GPUs)."""
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("data parallelism needs 2 GPUs")
+    options = {"gpu_memory_utilization": 0.3, "enforce_eager": True}
+    many = [GenerationRequest(id=f"r{i}", prompt=p) for i, p in enumerate(PROMPTS * 3)]
+    one = create(str(model_dir), **options)
+    try:
+        expected = [c.texts for c in one.generate(many, GREEDY)]
+    finally:
+        one.close()
+    two = create(str(model_dir), data_parallel_size=2, **options)
+    try:
+        assert two.config()["data_parallel_size"] == 2
+        assert [c.texts for c in two.generate(many, GREEDY)] == expected
+    finally:
+        two.close()

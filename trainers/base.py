@@ -105,7 +105,14 @@ def cached_fit(
     key: str,
     train: Callable[[Path], Candidate],
 ) -> tuple[Candidate, bool]:
-    """The cached candidate for ``key``, or ``train(staging_dir)`` stored atomically; (candidate, hit)."""
+    """The cached candidate for ``key``, or ``train(staging_dir)`` stored atomically; (candidate, hit).
+
+    Under several processes every rank trains into rank 0's staging folder and rank 0
+    alone stores the candidate (:func:`_cached_fit_group`)."""
+    from trainers import distributed
+
+    if distributed.launched() and distributed.active():
+        return _cached_fit_group(cache_root, key, train)
     final = cache_root / key
     if (final / "candidate.json").is_file():
         return Candidate.load(final), True
@@ -122,6 +129,45 @@ def cached_fit(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return candidate, False
+
+
+def _cached_fit_group(
+    cache_root: Path, key: str, train: Callable[[Path], Candidate]
+) -> tuple[Candidate, bool]:
+    """:func:`cached_fit` for a group of ranks: rank 0 decides the hit and makes the staging
+    folder, every rank trains into it (trainers write from rank 0 only), rank 0 stores it,
+    and every rank returns the stored candidate."""
+    from trainers import distributed
+
+    final = cache_root / key
+    if distributed.broadcast((final / "candidate.json").is_file()):
+        return Candidate.load(final), True
+    staging_name = None
+    if distributed.is_main():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging_name = tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root)
+    staging = Path(distributed.broadcast(staging_name))
+    stored_first = True
+    try:
+        candidate = train(staging)
+        candidate.path = str(final)
+        if distributed.is_main():
+            Path(staging, "candidate.json").write_text(
+                json.dumps(asdict(candidate), indent=2, sort_keys=True) + "\n"
+            )
+            try:
+                os.replace(staging, final)
+            except OSError:  # another run stored the same key first
+                stored_first = False
+    except BaseException:
+        # no barrier here: the launcher ends the other ranks when one fails
+        if distributed.is_main():
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    stored_first = distributed.broadcast(stored_first)  # also: every rank waits for the store
+    if distributed.is_main():
+        shutil.rmtree(staging, ignore_errors=True)
+    return Candidate.load(final), not stored_first
 
 
 def request_hook(candidate: Candidate, examples: list[Any]) -> Callable[[list[Any]], list[Any]] | None:

@@ -115,6 +115,10 @@ class CodeLutraTrainer:
         def fingerprint(model: str) -> str:
             return folder_fingerprint(Path(model)) if Path(model).is_dir() else model
 
+        from trainers import distributed
+
+        if distributed.launched():
+            distributed.state()  # the process group before transformers', with the harness's timeout
         cfg = CodeLutraConfig.from_options(config)
         out_dir = Path(out_dir)
         resolve_tiers(train)
@@ -137,14 +141,16 @@ class CodeLutraTrainer:
                 requests = {ex.id: build_request(train, ex, prompts, []) for ex in questions}
                 rows = dpo_rows(pairs, requests, chat)
                 record.update(self._train_dpo(current, folder, rows, requests, chat, cfg, t, progress))
-                if current != base and not cfg.keep_iterations:
+                if current != base and not cfg.keep_iterations and distributed.is_main():
                     shutil.rmtree(current, ignore_errors=True)
                 current = str(folder)
             record.update(policy=fingerprint(current), seconds=round(time.perf_counter() - started, 3))
             records.append(record)
-        _finalize(current, base, out_dir / "model", keep=cfg.keep_iterations)
-        if not cfg.keep_iterations:
-            shutil.rmtree(out_dir / ITERATIONS, ignore_errors=True)
+        if distributed.is_main():
+            _finalize(current, base, out_dir / "model", keep=cfg.keep_iterations)
+            if not cfg.keep_iterations:
+                shutil.rmtree(out_dir / ITERATIONS, ignore_errors=True)
+        distributed.barrier()
         metrics = {
             "iterations": records,
             "steps": sum(r.get("steps", 0) for r in records),
@@ -160,20 +166,36 @@ class CodeLutraTrainer:
 
     def _sample_and_label(self, model, suite, questions, prompts, cfg, t, record) -> dict[str, list[Labeled]]:
         """K samples per question from ``model``, executed and labelled (by question id);
-        the sample statistics go into ``record``."""
+        the sample statistics go into ``record``. Under several processes each rank samples
+        and judges its share of the questions (:func:`trainers.distributed.map_shards`) and
+        every rank gets all of them."""
+        from trainers import distributed
         from trainers.feedback import feedback_options, judge, sample_completions
 
-        began = time.perf_counter()
-        sampled = sample_completions(
-            model, suite, questions, prompt_options=prompts, k=cfg.samples_per_question,
-            temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-            seed=cfg.seed * 1_000_003 + t, batch_size=cfg.generation_batch_size,
-        )  # fmt: skip
-        sample_s = time.perf_counter() - began
-        drawn = [(ex, s) for ex in questions for s in sampled.get(ex.id, [])]
-        runnable = [(ex, s) for ex, s in drawn if s.error is None]  # an error: no text at all
         options = feedback_options(suite, timeout_s=cfg.timeout_s)
-        verdicts = judge(suite, [(ex, s.prediction) for ex, s in runnable], options=options, jobs=cfg.jobs)
+        seconds = {"sample": 0.0, "judge": 0.0}
+
+        def sample_and_judge(mine: list[Example]) -> list[list[tuple[Any, Any]]]:
+            """Per question: its samples, each with its verdict (None: not runnable)."""
+            began = time.perf_counter()
+            sampled = sample_completions(
+                model, suite, mine, prompt_options=prompts, k=cfg.samples_per_question,
+                temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                seed=cfg.seed * 1_000_003 + t, batch_size=cfg.generation_batch_size,
+            )  # fmt: skip
+            seconds["sample"] = time.perf_counter() - began
+            drawn = [(ex, s) for ex in mine for s in sampled.get(ex.id, [])]
+            runnable = [(ex, s) for ex, s in drawn if s.error is None]  # an error: no text at all
+            verdicts = judge(suite, [(ex, s.prediction) for ex, s in runnable], options=options, jobs=cfg.jobs)
+            seconds["judge"] = time.perf_counter() - began - seconds["sample"]
+            by_sample = {id(s): verdict for (_, s), verdict in zip(runnable, verdicts)}
+            return [[(s, by_sample.get(id(s))) for s in sampled.get(ex.id, [])] for ex in mine]
+
+        per_question = distributed.map_shards(questions, sample_and_judge)
+        sample_s = seconds["sample"]
+        drawn = [(ex, s) for ex, samples in zip(questions, per_question) for s, _ in samples]
+        runnable = [(ex, s) for ex, s in drawn if s.error is None]
+        verdicts = [v for samples in per_question for s, v in samples if s.error is None]
         labeled: dict[str, list[Labeled]] = {ex.id: [] for ex in questions}
         by_tier: dict[str, list[Labeled]] = {}
         for (ex, s), verdict in zip(runnable, verdicts):
@@ -187,7 +209,7 @@ class CodeLutraTrainer:
             generation_errors=len(drawn) - len(runnable),
             by_tier={tier: rates(samples) for tier, samples in sorted(by_tier.items())},
             sample_seconds=round(sample_s, 3),
-            judge_seconds=round(time.perf_counter() - began - sample_s, 3),
+            judge_seconds=round(seconds["judge"], 3),
         )  # fmt: skip
         return labeled
 
@@ -205,11 +227,14 @@ class CodeLutraTrainer:
         policy = AutoModelForCausalLM.from_pretrained(current, dtype=torch.float32)
         reference = AutoModelForCausalLM.from_pretrained(current, dtype=torch.float32).eval()
         reference.requires_grad_(False)
+        from trainers import distributed
+
         cuda = torch.cuda.is_available()
         steps = cfg.steps_per_iteration or max(1, math.ceil(cfg.epochs_per_iteration * len(rows) / cfg.batch_size))
         args = DPOConfig(
             output_dir=str(folder.parent / f".trl-{t}"), loss_type=["sigmoid", "sft"], loss_weights=[1.0, cfg.sft_weight],
-            beta=cfg.beta, max_steps=steps, per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
+            beta=cfg.beta, max_steps=steps, per_device_train_batch_size=distributed.per_device(cfg.batch_size, self.name),
+            learning_rate=cfg.lr,
             report_to=[], save_strategy="no", seed=cfg.seed + t, data_seed=cfg.seed + t, use_cpu=not cuda,
             bf16=cuda and torch.cuda.is_bf16_supported(), logging_steps=1, disable_tqdm=not progress,
             activation_checkpointing=cfg.gradient_checkpointing, max_length=cfg.max_length or context_length(policy),
@@ -230,15 +255,22 @@ class CodeLutraTrainer:
             began = time.perf_counter()
             trainer.train()
             train_s = time.perf_counter() - began
+            state_dict = distributed.trainer_state_dict(trainer)  # FSDP/DeepSpeed: gathered
+            replicas = distributed.replicas(policy)
         finally:
             if bars:
                 datasets.enable_progress_bars()
-        policy.save_pretrained(folder)
-        AutoTokenizer.from_pretrained(current).save_pretrained(folder)  # as loaded (trl may set a pad token)
+        if distributed.is_main():  # under several processes rank 0 writes, the others wait
+            policy.save_pretrained(folder, **({"state_dict": state_dict} if state_dict is not None else {}))
+            AutoTokenizer.from_pretrained(current).save_pretrained(folder)  # as loaded (trl may set a pad token)
+        distributed.barrier()
         kept = len(trainer.train_dataset)  # trl drops rows whose prompt alone fills max_length
         record = {"rows": kept, "rows_dropped": len(rows) - kept, "prompt_mismatches": mismatches,
                   "train_seconds": round(train_s, 3), **loss_summary(trainer.state.log_history)}  # fmt: skip
-        shutil.rmtree(args.output_dir, ignore_errors=True)
+        if replicas is not None:
+            record["replicas"] = replicas
+        if distributed.is_main():
+            shutil.rmtree(args.output_dir, ignore_errors=True)
         del trainer, policy, reference
         gc.collect()
         if cuda:

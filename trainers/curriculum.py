@@ -220,7 +220,7 @@ class CurriculumTrainer:
                 for s in plan
             ],
         }
-        return session.save(out_dir, self.name, metrics)
+        return session.save(out_dir, self.name, metrics, state_dict=log.state_dict)
 
 
 def stage_budgets(steps_per_stage: int | Sequence[int], tiers: int, *, schedule: str) -> list[int]:

@@ -145,6 +145,10 @@ class GRPOTrainer:
         from trl import GRPOConfig
         from trl import GRPOTrainer as TrlGRPOTrainer
 
+        from trainers import distributed
+
+        if distributed.launched():
+            distributed.state()  # the process group before trl's, with the harness's timeout
         cfg = GRPOOptions.from_options(config, self.name)
         supervision = supervision_for(train, cfg.supervision)  # refuses sql on table QA before any work
         resolve_tiers(train)
@@ -156,7 +160,8 @@ class GRPOTrainer:
         work = Path(tempfile.mkdtemp(prefix="grpo-"))
         try:
             args = GRPOConfig(
-                output_dir=str(work), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch_size,
+                output_dir=str(work), max_steps=cfg.steps,
+                per_device_train_batch_size=distributed.per_device(cfg.batch_size, self.name),
                 gradient_accumulation_steps=1, num_generations=cfg.num_generations, temperature=cfg.temperature,
                 top_p=cfg.top_p, max_completion_length=cfg.max_completion_length, beta=cfg.beta,
                 learning_rate=cfg.learning_rate, warmup_steps=cfg.warmup, lr_scheduler_type="linear",
@@ -172,6 +177,8 @@ class GRPOTrainer:
             trainer.train()
             seconds = time.perf_counter() - started
             history = [dict(entry) for entry in trainer.state.log_history]
+            state_dict = distributed.trainer_state_dict(trainer)
+            replicas = distributed.replicas(session.model)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         session.model.eval()
@@ -181,7 +188,9 @@ class GRPOTrainer:
             **reward_fn.summary(), "log_history": history,
             "losses": [entry["loss"] for entry in history if "loss" in entry],
         }  # fmt: skip
-        return session.save(out_dir, self.name, metrics)
+        if replicas is not None:
+            metrics["replicas"] = replicas
+        return session.save(out_dir, self.name, metrics, state_dict=state_dict)
 
 
 def training_prompts(suite: Suite, session: FineTune, cfg: GRPOOptions) -> tuple[list[Any], list[int], int]:
@@ -286,21 +295,64 @@ class ExecutionReward:
         return [s.reward for s in scored]
 
     def summary(self) -> dict[str, Any]:
-        """The run's reward record for ``Candidate.metrics``."""
-        tiers = [t for t in self.suite.tiers if t in self.tiers] + sorted(set(self.tiers) - set(self.suite.tiers))
+        """The run's reward record for ``Candidate.metrics`` (under several processes, each
+        rank judged its own completions: the records of every rank, merged per step)."""
+        from trainers import distributed
+
+        steps, counts = self.steps, self.tiers
+        if distributed.active():
+            everyone = distributed.gather((self.steps, dict(self.tiers)))
+            steps = merge_steps([s for rank_steps, _ in everyone for s in rank_steps])
+            counts = defaultdict(Counter)
+            for _, rank_tiers in everyone:
+                for tier, counter in rank_tiers.items():
+                    counts[tier].update(counter)
+        tiers = [t for t in self.suite.tiers if t in counts] + sorted(set(counts) - set(self.suite.tiers))
         return {
-            "rewards": [s["reward"] for s in self.steps],
-            "accuracy": [s["accuracy"] for s in self.steps],
-            "error_rate": [s["error_rate"] for s in self.steps],
-            "overbroad_rate": [s["overbroad_rate"] for s in self.steps],
-            "by_step": self.steps,
+            "rewards": [s["reward"] for s in steps],
+            "accuracy": [s["accuracy"] for s in steps],
+            "error_rate": [s["error_rate"] for s in steps],
+            "overbroad_rate": [s["overbroad_rate"] for s in steps],
+            "by_step": steps,
             "by_tier": {
-                t: {"completions": self.tiers[t]["completions"],
-                    "accuracy": self.tiers[t]["match"] / self.tiers[t]["completions"],
-                    "error_rate": self.tiers[t]["error"] / self.tiers[t]["completions"]}
+                t: {"completions": counts[t]["completions"],
+                    "accuracy": counts[t]["match"] / counts[t]["completions"],
+                    "error_rate": counts[t]["error"] / counts[t]["completions"]}
                 for t in tiers
             },  # fmt: skip
         }
+
+
+def merge_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-step reward records of several ranks (each over its own completions) as one record
+    per step over all of them, in step order.
+
+    >>> a = {"step": 1, "reward": 1.0, "accuracy": 1.0, "error_rate": 0.0, "overbroad_rate": 0.0,
+    ...      "parse_rate": 1.0, "outcomes": {"match": 2}, "timeouts": 0}
+    >>> b = {**a, "reward": 0.0, "accuracy": 0.0, "parse_rate": 0.5, "outcomes": {"error": 2}, "timeouts": 1}
+    >>> merged = merge_steps([a, b])[0]
+    >>> merged["reward"], merged["accuracy"], merged["parse_rate"], merged["outcomes"], merged["timeouts"]
+    (0.5, 0.5, 0.75, {'error': 2, 'match': 2}, 1)
+    """
+    by_step: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_step[int(record["step"])].append(record)
+    merged = []
+    for step in sorted(by_step):
+        group = by_step[step]
+        sizes = [sum(r["outcomes"].values()) for r in group]
+        n = sum(sizes) or 1
+        outcomes: Counter[str] = Counter()
+        for r in group:
+            outcomes.update(r["outcomes"])
+        record = {"step": step}
+        for key in ("reward", "accuracy", "error_rate", "overbroad_rate", "parse_rate"):
+            value = sum(r[key] * size for r, size in zip(group, sizes)) / n
+            record[key] = round(value, 4) if key == "reward" else value
+        record["outcomes"] = dict(sorted(outcomes.items()))
+        record["timeouts"] = sum(r["timeouts"] for r in group)
+        merged.append(record)
+    return merged
 
 
 def _accelerator_ready(mixed_precision: str) -> None:

@@ -134,8 +134,24 @@ class Synthesis:
     """One round's searched questions: kept decompositions and step-level pairs."""
 
     kept: dict[str, list[Step]] = field(default_factory=dict)
-    searches: dict[str, DecompositionSearch] = field(default_factory=dict)
+    searches: dict[str, Any] = field(default_factory=dict)  # DecompositionSearch (or _ScoredPairs)
     record: dict[str, Any] = field(default_factory=dict)
+
+    def portable(self) -> Synthesis:
+        """The same synthesis with each kept question's search reduced to its step pairs
+        (what training reads), to send to the other ranks."""
+        pairs = {qid: _ScoredPairs(self.searches[qid].pairs(path)) for qid, path in self.kept.items()}
+        return Synthesis(kept=self.kept, searches=pairs, record=self.record)
+
+
+class _ScoredPairs:
+    """A search's step pairs along its kept path, computed: :meth:`pairs` as a search answers it."""
+
+    def __init__(self, pairs: list[Any]) -> None:
+        self._pairs = pairs
+
+    def pairs(self, path: list[Step]) -> list[Any]:
+        return list(self._pairs)
 
 
 class LearNATTrainer:
@@ -155,9 +171,13 @@ class LearNATTrainer:
         *,
         progress: bool = True,
     ) -> Candidate:
+        from trainers import distributed
         from trainers.data import resolve_tiers, uses_chat
         from trainers.sft import FineTune, TuneOptions, _base_reference
 
+        # Under several processes: rank 0 searches and sends the synthesis to every rank,
+        # SFT and DPO train data-parallel (DDP), rank 0 writes each round's model.
+        distributed.refuse_sharding(self.name, "it trains one model in several passes and its own DPO loop")
         cfg = LearNATConfig.from_options(config)
         if (train.context.get("extract") or train.gold_kind) != "sql":
             raise ValueError(
@@ -172,7 +192,12 @@ class LearNATTrainer:
         current, records = base, []
         for r in range(1, cfg.rounds + 1):
             started = time.perf_counter()
-            synthesis = self.synthesize(current, train, prompts, cfg, r, tokenizer if chat else None, progress)
+            synthesis = None
+            if distributed.is_main():
+                synthesis = self.synthesize(current, train, prompts, cfg, r, tokenizer if chat else None, progress)
+                if distributed.active():
+                    synthesis = synthesis.portable()
+            synthesis = distributed.broadcast(synthesis)
             record = dict(synthesis.record, round=r)
             if not synthesis.kept:
                 raise ValueError(
@@ -182,8 +207,10 @@ class LearNATTrainer:
             record["sft"] = self._sft(session, train, synthesis, requests, chat, cfg, r, progress)
             record["dpo"] = self._dpo(session, synthesis, requests, chat, cfg, r, progress)
             folder = out_dir / ("model" if r == cfg.rounds else f"rounds/{r}")
-            model.save_pretrained(folder)
-            tokenizer.save_pretrained(folder)
+            if distributed.is_main():
+                model.save_pretrained(folder)
+                tokenizer.save_pretrained(folder)
+            distributed.barrier()
             current = str(folder)
             record["seconds"] = round(time.perf_counter() - started, 3)
             records.append(record)

@@ -62,6 +62,10 @@ class StageLog:
 class TrainLog:
     stages: list[StageLog] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # one per optimizer step
+    # FSDP: the trained model's full state dict (rank 0) to save with; None otherwise
+    state_dict: dict[str, Any] | None = field(default=None, repr=False)
+    # DDP: the weights' checksum on every rank and whether they agree (distributed.replicas)
+    replicas: dict[str, Any] | None = None
 
     @property
     def steps(self) -> int:
@@ -86,6 +90,7 @@ class TrainLog:
             "steps_per_s": round(self.steps / seconds, 3) if seconds else 0.0,
             "final_loss": self.losses[-1] if self.losses else None,
             "stages": [asdict(stage) for stage in self.stages],
+            **({"replicas": self.replicas} if self.replicas is not None else {}),
         }
 
 
@@ -188,6 +193,7 @@ def train(
     stage_names: Sequence[str] | None = None,
     mixed_precision: str = "no",
     before_stage: Callable[[int, Any], None] | None = None,
+    distributed: bool = True,
 ) -> TrainLog:
     """Train ``model`` in place on ``stages`` and return the log.
 
@@ -197,10 +203,20 @@ def train(
     train); with ``reset_optimizer_per_stage`` the new optimizer takes the parameters that
     require grad at that moment. ``mixed_precision``: "no" or "bf16" autocast over fp32 weights
     (fp16 would need a grad scaler and is not supported).
+
+    Under several processes (``accelerate launch``) ``batch_size`` stays the global batch:
+    every rank draws the same batch order and takes every N-th item of each batch (so
+    ``batch_size`` must be at least N), DDP averages the gradients, and the
+    logged losses and token counts are those of the whole batch (reduced over ranks).
+    ``before_stage`` must then leave the trainable parameters as they are (DDP fixes them
+    when it wraps the model). Under FSDP the full state dict is gathered at the end into
+    ``TrainLog.state_dict`` (rank 0) for saving; DeepSpeed is refused (the optimizer and
+    schedule here restart per stage, which a DeepSpeed engine cannot). ``distributed=False``:
+    this process trains alone even under a launcher (rank 0 pretraining the tiny base).
     """
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedType, set_seed
 
     budgets = _per_stage(steps_per_stage, len(stages), "steps_per_stage")
     shuffles = _per_stage(shuffle, len(stages), "shuffle")
@@ -215,8 +231,29 @@ def train(
     # Precision is applied here rather than through Accelerator(mixed_precision=...): the
     # Accelerator state is a process-wide singleton that refuses a second, different
     # setting (the tiny base pretrains in fp32, a method may then train in bf16).
+    if distributed:
+        from trainers import distributed as dist
+
+        if dist.launched():
+            dist.state()  # the process group with the harness's timeout, gloo without CUDA
     accelerator = Accelerator()
-    model = accelerator.prepare(model)
+    alone = not distributed and accelerator.num_processes > 1
+    if alone:
+        model = model.to(accelerator.device)
+        process_index, num_processes = 0, 1
+    else:
+        if accelerator.distributed_type == DistributedType.DEEPSPEED:
+            raise ValueError(
+                "the shared training loop runs under DDP or FSDP, not DeepSpeed (its optimizer and "
+                "schedule restart per stage); use configs/accelerate/ddp.yaml or fsdp.yaml"
+            )
+        process_index, num_processes = accelerator.process_index, accelerator.num_processes
+        if batch_size < num_processes:
+            raise ValueError(
+                f"batch_size ({batch_size}) is the global batch, split across the processes: "
+                f"it must be at least their number ({num_processes})"
+            )
+        model = accelerator.prepare(model)
     bf16 = mixed_precision == "bf16"
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -225,7 +262,7 @@ def train(
     optimizer = None
     global_step = 0
     log_out = TrainLog()
-    bar = _progress_bar(progress and accelerator.is_local_main_process)
+    bar = _progress_bar(progress and accelerator.is_main_process)
     with bar:
         task = bar.add_task("training", total=total, loss=float("nan"), tps=0.0)
         for index, (items, steps) in enumerate(zip(stages, budgets)):
@@ -257,10 +294,7 @@ def train(
             tokens = target_tokens = padded = 0
             started = time.perf_counter()
             for batch_indices in order:
-                mine = (
-                    batch_indices[accelerator.process_index :: accelerator.num_processes]
-                    or batch_indices
-                )
+                mine = batch_indices[process_index::num_processes]
                 batch = collate([items[i] for i in mine], pad_id)
                 batch = {key: value.to(accelerator.device) for key, value in batch.items()}
                 factor = lr_factor(
@@ -276,10 +310,19 @@ def train(
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 global_step += 1
-                losses.append(loss.item())
-                tokens += int(batch["attention_mask"].sum())
-                target_tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
-                padded += batch["input_ids"].numel()
+                if num_processes > 1:  # the whole batch's loss and token counts
+                    step_loss, step_tokens, step_targets, step_padded = _reduced(
+                        accelerator, loss, batch
+                    )
+                    losses.append(step_loss)
+                    tokens += step_tokens
+                    target_tokens += step_targets
+                    padded += step_padded
+                else:
+                    losses.append(loss.item())
+                    tokens += int(batch["attention_mask"].sum())
+                    target_tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
+                    padded += batch["input_ids"].numel()
                 elapsed = time.perf_counter() - started
                 bar.update(
                     task, advance=1, loss=losses[-1], tps=tokens / elapsed if elapsed else 0.0
@@ -304,7 +347,31 @@ def train(
             log_out.stages.append(stage)
             log_out.losses.extend(losses)
     model.eval()
+    if num_processes > 1:
+        from trainers import distributed as dist
+
+        log_out.replicas = dist.replicas(model)
+        if accelerator.distributed_type == DistributedType.FSDP:
+            log_out.state_dict = accelerator.get_state_dict(model)  # collective; full on rank 0
     return log_out
+
+
+def _reduced(accelerator: Any, loss: Any, batch: dict[str, Any]) -> tuple[float, int, int, int]:
+    """(mean loss over ranks, tokens, target tokens, padded tokens summed over ranks) of a step."""
+    import torch
+
+    local = torch.tensor(
+        [
+            float(loss.detach()),
+            float(batch["attention_mask"].sum()),
+            float((batch["labels"][:, 1:] != IGNORE).sum()),
+            float(batch["input_ids"].numel()),
+        ],
+        dtype=torch.float64,
+        device=accelerator.device,
+    )
+    total = accelerator.reduce(local, reduction="sum").tolist()
+    return total[0] / accelerator.num_processes, int(total[1]), int(total[2]), int(total[3])
 
 
 def example_losses(

@@ -128,14 +128,17 @@ class MacTrainer:
         """Train the tier adapters into ``out_dir``; ``on_tier_end(tier, peft_model)`` runs
         after each tier's adapter is trained and saved."""
         import torch
-        from accelerate import PartialState
 
+        from trainers import distributed
         from trainers.loop import TrainLog
         from trainers.loop import train as train_loop
 
         cfg = MacConfig.from_options(config, self.name)
         out_dir = Path(out_dir)
-        state = PartialState()  # under several processes, one writes the files
+        # Under several processes every rank trains each tier (DDP) and rank 0 writes the files.
+        distributed.refuse_sharding(
+            self.name, "each tier wraps the same model again, with other parameters training"
+        )
         resolve_tiers(train)
         groups = tier_groups(train)
         tiers = [tier for tier, _ in groups]
@@ -164,7 +167,7 @@ class MacTrainer:
             log.stages.extend(tier_log.stages)
             log.losses.extend(tier_log.losses)
             _disable_dropout(peft_model, tier)
-            if state.is_main_process:
+            if distributed.is_main():
                 peft_model.save_pretrained(str(out_dir / "adapters"), selected_adapters=[tier])
             if on_tier_end is not None:
                 on_tier_end(tier, peft_model)
@@ -172,15 +175,15 @@ class MacTrainer:
         peft_model.add_weighted_adapter(
             tiers, [weights[t] for t in tiers], MERGED, combination_type=cfg.merge_combination
         )
-        if state.is_main_process:
+        if distributed.is_main():
             peft_model.save_pretrained(str(out_dir / "adapters"), selected_adapters=[MERGED])
 
         texts = [difficulty_classifier.example_text(e.question, e.evidence) for e in train.examples]
         labels = [str(e.tier) for e in train.examples]
         classifier = difficulty_classifier.train(texts, labels, labels_order=tiers)
-        if state.is_main_process:
+        if distributed.is_main():
             classifier.save(out_dir / CLASSIFIER_FILE)
-        state.wait_for_everyone()
+        distributed.barrier()
 
         metrics = log.summary()
         metrics.update(

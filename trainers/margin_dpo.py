@@ -219,6 +219,10 @@ def train_margin_dpo(
     on batches from seeded permutations of ``pairs`` (fresh ones as long as needed),
     gradients clipped to ``max_grad_norm`` (0: no clipping). The policy is left in eval
     mode. Returns a JSON-ready summary.
+
+    Under several processes (``accelerate launch``) the policy trains data-parallel (DDP):
+    every rank draws the same batches and takes every N-th pair of each, gradients are
+    averaged, and the summary is over whole batches.
     """
     if not pairs:
         raise ValueError("margin DPO: no pairs to train on (all dropped, or none built)")
@@ -229,11 +233,26 @@ def train_margin_dpo(
     import torch
     from tqdm.auto import tqdm
 
+    from trainers import distributed
+
     torch.manual_seed(seed)
     pad_id = (
         tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     )
     pad_id = 0 if pad_id is None else pad_id  # padding is masked: any valid id will do
+    accelerator, model, rank, world = None, policy, 0, 1
+    if distributed.active():
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+        rank, world = accelerator.process_index, accelerator.num_processes
+        if batch_size < world:
+            raise ValueError(
+                f"margin DPO: batch_size ({batch_size}) is the global batch, split across the "
+                f"processes: it must be at least their number ({world})"
+            )
+        model = accelerator.prepare(policy)  # DDP (on this rank's device)
+        progress = progress and accelerator.is_main_process
     device = next(policy.parameters()).device
     started = time.perf_counter()
 
@@ -253,28 +272,46 @@ def train_margin_dpo(
     losses: list[float] = []
     reward_margins: list[float] = []
     wins = seen = 0
-    policy.train()
+    model.train()
     bar = tqdm(total=steps, desc="margin DPO", disable=not progress)
     try:
         for step, indices in enumerate(batch_order(len(pairs), batch_size, steps, seed)):
             for group in optimizer.param_groups:
                 group["lr"] = lr * lr_factor(step, steps, warmup_steps, "linear")
+            if world > 1:
+                indices = indices[rank::world]
             index = torch.tensor(indices, device=device)
-            chosen, rejected = _pair_logps(policy, [pairs[i] for i in indices], pad_id)
+            chosen, rejected = _pair_logps(model, [pairs[i] for i in indices], pad_id)
             loss, _, h = margin_dpo_loss(
                 chosen, rejected, ref_chosen_all[index], ref_rejected_all[index], margins_all[index],
                 beta=beta, alpha=alpha,
             )  # fmt: skip
-            loss.backward()
-            if max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            if accelerator is not None:
+                accelerator.backward(loss)
+                if max_grad_norm:
+                    accelerator.clip_grad_norm_(params, max_grad_norm)
+            else:
+                loss.backward()
+                if max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
             h = h.detach()
-            reward_margins.append((beta * h).mean().item())
-            wins += int((h > 0).sum())
-            seen += h.numel()
+            if accelerator is not None:  # over the whole batch: mean loss, summed margins and wins
+                local = torch.tensor(
+                    [loss.item(), float((beta * h).sum()), float((h > 0).sum()), float(h.numel())],
+                    dtype=torch.float64, device=device,
+                )  # fmt: skip
+                total = accelerator.reduce(local, reduction="sum").tolist()
+                losses.append(total[0] / world)
+                reward_margins.append(total[1] / total[3])
+                wins += int(total[2])
+                seen += int(total[3])
+            else:
+                losses.append(loss.item())
+                reward_margins.append((beta * h).mean().item())
+                wins += int((h > 0).sum())
+                seen += h.numel()
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
     finally:
@@ -289,6 +326,7 @@ def train_margin_dpo(
         "reward_margin": _finite(sum(reward_margins) / len(reward_margins)),
         "accuracy": wins / seen,
         "seconds": round(time.perf_counter() - started, 3),
+        **({"replicas": distributed.replicas(policy)} if accelerator is not None else {}),
     }
 
 

@@ -154,7 +154,12 @@ class SFTTrainer:
             reset_optimizer_per_stage=True, progress=progress, stage_names=["all"],
             mixed_precision=session.mixed_precision,
         )  # fmt: skip
-        return session.save(out_dir, self.name, {**log.summary(), "data": encoded.summary()})
+        return session.save(
+            out_dir,
+            self.name,
+            {**log.summary(), "data": encoded.summary()},
+            state_dict=log.state_dict,
+        )
 
 
 @dataclass
@@ -198,28 +203,39 @@ class FineTune:
             )
         return encoded
 
-    def save(self, out_dir: Path, method: str, metrics: dict[str, Any]) -> Candidate:
-        """Write the checkpoint or the adapter into ``out_dir`` and describe the candidate."""
-        from accelerate import PartialState
+    def save(
+        self,
+        out_dir: Path,
+        method: str,
+        metrics: dict[str, Any],
+        *,
+        state_dict: dict[str, Any] | None = None,
+    ) -> Candidate:
+        """Write the checkpoint or the adapter into ``out_dir`` and describe the candidate.
+
+        Under several processes rank 0 writes and the others wait; ``state_dict``: the
+        weights gathered from a sharded model (FSDP, DeepSpeed ZeRO-3) to write instead of
+        the local module's."""
+        from trainers import distributed
 
         out_dir = Path(out_dir)
-        state = PartialState()  # under several processes, one writes the files
+        saved = {"state_dict": state_dict} if state_dict is not None else {}
         runner_options: dict[str, Any] = {"prompt_options": asdict(self.prompt_options)}
         if self.options.mode == "lora":
-            if state.is_main_process:
+            if distributed.is_main():
                 self.model.save_pretrained(
-                    str(out_dir / "adapters"), selected_adapters=[self.adapter_name]
+                    str(out_dir / "adapters"), selected_adapters=[self.adapter_name], **saved
                 )
-            state.wait_for_everyone()
+            distributed.barrier()
             return Candidate(
                 method=method, kind="lora", path=str(out_dir), base=_base_reference(self.base),
                 adapters={self.adapter_name: f"adapters/{self.adapter_name}"},
                 runner_options={"adapter": self.adapter_name, **runner_options}, metrics=metrics,
             )  # fmt: skip
-        if state.is_main_process:
-            self.model.save_pretrained(out_dir / "model")
+        if distributed.is_main():
+            self.model.save_pretrained(out_dir / "model", **saved)
             self.tokenizer.save_pretrained(out_dir / "model")
-        state.wait_for_everyone()
+        distributed.barrier()
         return Candidate(
             method=method, kind="full", path=str(out_dir), checkpoint="model",
             base=_base_reference(self.base), runner_options=runner_options, metrics=metrics,

@@ -94,19 +94,38 @@ def tiny_base(
             config, steps=steps, answer_steps=steps * config.answer_steps // config.steps
         )
     folder = cache_dir() / f"tiny-base-v{VERSION}-seed{seed}-{config.digest()}"
+    from trainers import distributed
+
+    if distributed.launched() and distributed.active():
+        # Under several processes rank 0 pretrains alone (the same weights as one process
+        # would give, under the same cache name) while the others wait, then all read it.
+        if not distributed.broadcast((folder / RECORD).is_file()):
+            if distributed.is_main():
+                _build(folder, seed, config, progress=progress, alone=True)
+            distributed.barrier()
+        if not (folder / RECORD).is_file():
+            raise RuntimeError(f"rank 0 did not store the tiny base in {folder}")
+        return folder
     if (folder / RECORD).is_file():
         return folder
+    _build(folder, seed, config, progress=progress)
+    return folder
+
+
+def _build(
+    folder: Path, seed: int, config: TinyBaseConfig, *, progress: bool, alone: bool = False
+) -> None:
+    """Pretrain into a staging folder beside ``folder`` and move it there atomically."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-base-", dir=folder.parent))
     try:
-        pretrain(staging, seed, config, progress=progress)
+        pretrain(staging, seed, config, progress=progress, alone=alone)
         try:
             os.replace(staging, folder)
         except OSError:  # another process stored it first
             pass
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return folder
 
 
 def prompt_options_for(model_path: str | Path) -> PromptOptions | None:
@@ -133,8 +152,11 @@ def pretraining_texts(config: TinyBaseConfig) -> tuple[list[TrainText], dict[str
     return texts, counts
 
 
-def pretrain(folder: Path, seed: int, config: TinyBaseConfig, *, progress: bool = True) -> Path:
-    """Train the tokenizer and the model from scratch and save both (with the record) in ``folder``."""
+def pretrain(
+    folder: Path, seed: int, config: TinyBaseConfig, *, progress: bool = True, alone: bool = False
+) -> Path:
+    """Train the tokenizer and the model from scratch and save both (with the record) in ``folder``;
+    ``alone``: this process trains by itself even under a launcher (no DDP)."""
     import torch
     from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
@@ -171,7 +193,7 @@ def pretrain(folder: Path, seed: int, config: TinyBaseConfig, *, progress: bool 
         steps_per_stage=[steps for _, _, steps in stages],
         batch_size=config.batch_size, lr=config.lr, warmup=config.warmup, schedule=config.schedule,
         seed=seed, reset_optimizer_per_stage=False, progress=progress,
-        stage_names=[name for name, _, _ in stages],
+        stage_names=[name for name, _, _ in stages], distributed=not alone,
     )  # fmt: skip
     model.generation_config = GenerationConfig(
         bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD]
