@@ -33,24 +33,10 @@ def extractor_for(suite: Suite, runner: Runner, prediction_kind: str | None) -> 
 
 
 def _read_done(path: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return done
-    good = 0
-    with path.open("rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            done[str(record["id"])] = record
-            good += len(line)
-    if good != path.stat().st_size:  # a torn last line from a killed run
-        with path.open("r+b") as f:
-            f.truncate(good)
-    return done
+    """generations.jsonl by id; a torn last line from a killed run is cut off."""
+    from harness.runstore import read_json_lines
+
+    return {str(record["id"]): record for record in read_json_lines(path)}
 
 
 def generate_predictions(

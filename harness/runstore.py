@@ -100,8 +100,8 @@ class RunStore:
         return done
 
     def _recover(self) -> dict[str, dict[str, Any]]:
-        done = {str(record["id"]): record for record in _read_whole_lines(self.samples_path)}
-        for line in _read_whole_lines(self.latency_path):
+        done = {str(record["id"]): record for record in read_json_lines(self.samples_path)}
+        for line in read_json_lines(self.latency_path):
             if str(line.get("id")) in done:
                 done[str(line["id"])]["latency_s"] = line.get("latency_s", {})
         return done
@@ -140,8 +140,8 @@ class RunStore:
 
     def samples(self) -> list[dict[str, Any]]:
         """The records of samples.jsonl in file order, each with its ``latency_s`` when measured."""
-        latency = {str(line["id"]): line.get("latency_s", {}) for line in _read_whole_lines(self.latency_path)}
-        records = _read_whole_lines(self.samples_path)
+        latency = {str(line["id"]): line.get("latency_s", {}) for line in read_json_lines(self.latency_path)}
+        records = read_json_lines(self.samples_path)
         for record in records:
             if str(record["id"]) in latency:
                 record["latency_s"] = latency[str(record["id"])]
@@ -164,7 +164,7 @@ def _split_latency(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, fl
     return {k: v for k, v in record.items() if k != "latency_s"}, record["latency_s"]
 
 
-def _read_whole_lines(path: Path) -> list[dict[str, Any]]:
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """The JSON lines of ``path`` up to the first torn or unreadable one, which is cut off there
     (a run killed mid-write); [] when there is no file."""
     if not path.exists():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 from pathlib import Path
@@ -53,41 +54,33 @@ def suite(tmp_path_factory):
     return loaded
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A real PostgreSQL server on 127.0.0.1 for this test process (skips where none is installed).
+def throwaway_server(driver: str, module: str, server: str, unavailable: str):
+    """Start ``module.server`` for this test process, skipping where it or ``driver`` is missing.
 
     In CI (``CI`` set) a missing server or driver is a failure, not a skip: ``.ci/run`` installs them.
     """
     if not os.environ.get("CI"):
-        pytest.importorskip("psycopg")
-    from harness.engines.local_postgres import LocalPostgres, PostgresUnavailable
-
+        pytest.importorskip(driver)
+    found = importlib.import_module(module)
     try:
-        server = LocalPostgres().__enter__()
-    except PostgresUnavailable as e:
+        return getattr(found, server)().__enter__()
+    except getattr(found, unavailable) as e:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for this test process."""
+    server = throwaway_server("psycopg", "harness.engines.local_postgres", "LocalPostgres", "PostgresUnavailable")
     yield server
     server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
 def mysql_server():
-    """A real MariaDB server on 127.0.0.1 for this test process (skips where none is installed).
-
-    In CI (``CI`` set) a missing server or driver is a failure, not a skip: ``.ci/run`` installs them.
-    """
-    if not os.environ.get("CI"):
-        pytest.importorskip("pymysql")
-    from harness.engines.local_mysql import LocalMySQL, MySQLUnavailable
-
-    try:
-        server = LocalMySQL().__enter__()
-    except MySQLUnavailable as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(e))
+    """A real MariaDB server on 127.0.0.1 for this test process."""
+    server = throwaway_server("pymysql", "harness.engines.local_mysql", "LocalMySQL", "MySQLUnavailable")
     yield server
     server.__exit__(None, None, None)
