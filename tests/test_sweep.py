@@ -95,10 +95,11 @@ def test_the_local_pool_runs_every_job_and_retries_the_one_that_failed(local_swe
 
 def test_ray_tasks_make_the_same_run_records_as_the_local_pool(local_sweep, tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
-    from harness.sweep.backends import RayBackend, connect_ray
+    from harness.ray_runtime import connect
+    from harness.sweep.backends import RayBackend
 
     _, _, local_out = local_sweep
-    connect_ray("local", num_cpus=2)
+    connect("local", num_cpus=2)
     try:
         assert ray.cluster_resources()["CPU"] == 2
         plan = four_jobs(tmp_path)

@@ -30,7 +30,7 @@ from importlib import import_module
 
 from harness.execution.sqlite import QueryResult
 
-__all__ = ["DIALECTS", "ENGINES", "Engine", "EngineSpec", "engine_dialect", "open_engine"]
+__all__ = ["DIALECTS", "ENGINES", "Engine", "EngineSpec", "ServerEngine", "engine_dialect", "open_engine"]
 
 ENGINES: dict[str, str] = {
     "sqlite": "harness.engines.sqlite_engine:SQLiteEngine",
@@ -97,6 +97,24 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections (the engine may be used again afterwards: it reconnects)."""
+
+
+class ServerEngine(Engine):
+    """An engine on a server, where another session may cancel or end our query (a hostile
+    prediction killing the scoring worker's connection): such a query is not its own doing, so
+    it runs once more."""
+
+    def run(self, db_path: str, sql: str, *, timeout_s: float | None, max_rows: int | None) -> QueryResult:
+        result, interrupted = self._run_once(db_path, sql, timeout_s, max_rows)
+        if interrupted:
+            result, _ = self._run_once(db_path, sql, timeout_s, max_rows)
+        return result
+
+    @abstractmethod
+    def _run_once(
+        self, db_path: str, sql: str, timeout_s: float | None, max_rows: int | None
+    ) -> tuple[QueryResult, bool]:
+        """One try: the result, and whether another session interrupted it."""
 
 
 def open_engine(spec: EngineSpec) -> Engine:

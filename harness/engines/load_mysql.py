@@ -44,7 +44,7 @@ from typing import Any
 import pymysql
 from sqlalchemy.engine import URL, make_url
 
-from harness.engines.mysql import connect, no_pad_collation, rights_beyond_reading
+from harness.engines.mysql import connect, error_message, no_pad_collation, rights_beyond_reading
 from harness.engines.naming import META_SCHEMA
 from harness.engines.sqlite_source import SourceColumn, SourceTable
 
@@ -125,12 +125,6 @@ def _fit_row(columns: list[SourceColumn]) -> list[str]:
         size -= _row_bytes(types[i]) - _row_bytes("LONGTEXT")
         types[i] = "LONGTEXT"
     return types
-
-
-def _reason(error: pymysql.Error) -> str:
-    args = error.args
-    text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(error)
-    return " ".join(text.split())
 
 
 class MySQLTarget:
@@ -341,7 +335,7 @@ class MySQLTarget:
         try:
             self._run(statement)
         except pymysql.Error as e:
-            return _reason(e)
+            return error_message(e, None)
         return None
 
     def grant(self, database: str) -> None:

@@ -42,13 +42,13 @@ import threading
 import time
 from typing import Any
 
-from harness.engines import Engine, EngineSpec
+from harness.engines import EngineSpec, ServerEngine
 from harness.engines.naming import META_SCHEMA, schema_name
 from harness.engines.postgres import safe_url
 from harness.engines.values import normalise_row
 from harness.execution.sqlite import DEFAULT_MAX_TEXT_BYTES, QueryResult
 
-__all__ = ["MySQLEngine", "check_read_only_account", "connect", "no_pad_collation", "refusal", "rights_beyond_reading", "safe_url"]
+__all__ = ["MySQLEngine", "check_read_only_account", "connect", "no_pad_collation", "error_message", "refusal", "rights_beyond_reading", "safe_url"]
 
 _ACCEPTED = ("mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql")
 _READ_RIGHTS = {"SELECT", "SHOW VIEW", "SHOW DATABASES", "USAGE"}
@@ -120,7 +120,7 @@ def connect(url: str, *, database: str | None = None) -> Any:
         )  # fmt: skip
     except pymysql.Error as e:
         raise RuntimeError(
-            f"cannot connect to {safe_url(url)}: {_message(e)}\ncheck that the server is running and "
+            f"cannot connect to {safe_url(url)}: {error_message(e)}\ncheck that the server is running and "
             "reachable, the user and password, and that the database in the URL exists"
         ) from e
 
@@ -174,7 +174,7 @@ def check_read_only_account(conn: Any) -> list[str]:
         return rights_beyond_reading([row[0] for row in cursor.fetchall()])
 
 
-class MySQLEngine(Engine):
+class MySQLEngine(ServerEngine):
     """Runs queries on one connection to the server of ``spec.url``, as a read-only account."""
 
     name = "mysql"
@@ -220,12 +220,6 @@ class MySQLEngine(Engine):
         return (f"SET NAMES utf8mb4 COLLATE {self._collation}, SESSION {self._deadline} = {limit},"
                 " SESSION div_precision_increment = 30")
 
-    def run(self, db_path: str, sql: str, *, timeout_s: float | None, max_rows: int | None) -> QueryResult:
-        result, interrupted = self._run_once(db_path, sql, timeout_s, max_rows)
-        if interrupted:  # another session killed our query: not this query's doing, so once more
-            result, _ = self._run_once(db_path, sql, timeout_s, max_rows)
-        return result
-
     def _run_once(
         self, db_path: str, sql: str, timeout_s: float | None, max_rows: int | None
     ) -> tuple[QueryResult, bool]:
@@ -256,11 +250,11 @@ class MySQLEngine(Engine):
                 return failed("timeout", f"timeout after {timeout_s:g} s ({self._deadline})")
             if code in _LOST:  # the connection was killed or dropped: once more, on a new one
                 self._drop()
-            return failed("error", f"{type(e).__name__}: {_message(e)}", interrupted=code in _LOST | {_INTERRUPTED})
+            return failed("error", f"{type(e).__name__}: {error_message(e)}", interrupted=code in _LOST | {_INTERRUPTED})
         except _ClientDeadline:
             return failed("timeout", f"timeout after {timeout_s:g} s (rows still arriving)")
         except (ValueError, UnicodeError) as e:  # text the driver cannot send (a lone surrogate)
-            return failed("error", f"{type(e).__name__}: {_message(e)}")
+            return failed("error", f"{type(e).__name__}: {error_message(e)}")
         finally:
             watchdog.cancel()
             self._end_query()
@@ -361,10 +355,15 @@ def _kill(url: str, thread_id: int, *, connection: bool) -> None:
         side.close()
 
 
-def _message(exc: BaseException) -> str:
+def error_message(exc: BaseException, limit: int | None = 500) -> str:
+    """A driver error's message on one line, without PyMySQL's ``(code, text)`` wrapping.
+
+    >>> error_message(OSError(1146, "Table 'db.x'\\n doesn't exist"))
+    "Table 'db.x' doesn't exist"
+    """
     args = getattr(exc, "args", ())
     text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc)
-    return " ".join(text.split())[:500]
+    return " ".join(text.split())[:limit]
 
 
 class _ClientDeadline(Exception):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.engines import Engine, EngineSpec
+from harness.engines import EngineSpec, ServerEngine
 from harness.engines.naming import quote, schema_name
 from harness.engines.values import normalise_row
 from harness.execution.sqlite import DEFAULT_MAX_TEXT_BYTES, QueryResult
@@ -148,7 +148,7 @@ def check_read_only_role(conn: Any) -> list[str]:
     return rights
 
 
-class PostgresEngine(Engine):
+class PostgresEngine(ServerEngine):
     """Runs queries on one connection to the server of ``spec.url``, as a read-only role."""
 
     name = "postgresql"
@@ -177,12 +177,6 @@ class PostgresEngine(Engine):
             conn.close()
             raise
         return conn
-
-    def run(self, db_path: str, sql: str, *, timeout_s: float | None, max_rows: int | None) -> QueryResult:
-        result, interrupted = self._run_once(db_path, sql, timeout_s, max_rows)
-        if interrupted:  # another session cancelled or ended ours: not this query's doing, so once more
-            result, _ = self._run_once(db_path, sql, timeout_s, max_rows)
-        return result
 
     def _run_once(
         self, db_path: str, sql: str, timeout_s: float | None, max_rows: int | None

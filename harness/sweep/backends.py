@@ -16,7 +16,7 @@ from typing import Any
 from harness.sweep.job import JobOutcome, run_job
 from harness.sweep.plan import Job
 
-__all__ = ["LocalBackend", "RayBackend", "connect_ray", "open_backend"]
+__all__ = ["LocalBackend", "RayBackend", "open_backend"]
 
 
 
@@ -61,20 +61,15 @@ class LocalBackend:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def connect_ray(address: str | None, *, num_cpus: int | None = None) -> Any:
-    """The ``ray`` module, connected to ``address``, or ``local`` for a runtime of this machine only."""
-    from harness.ray_runtime import connect
-
-    return connect(address, num_cpus=num_cpus, missing="Ray is not installed: pip install 'sql-harness[ray]'")
-
-
 class RayBackend:
     """Each job a Ray task that asks for the job's CPUs and GPUs; Ray places it on the cluster."""
 
     name = "ray"
 
     def __init__(self, address: str | None) -> None:
-        self.ray = connect_ray(address)
+        from harness.ray_runtime import connect
+
+        self.ray = connect(address)
         self._task = self.ray.remote(max_retries=0)(run_job)
         self._running: dict[Any, tuple[Job, int]] = {}
 
