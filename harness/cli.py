@@ -63,14 +63,20 @@ def eval_command(
 ) -> None:
     """Score saved predictions (or the gold SQL) on a suite and write a run directory."""
     from harness import registry
-    from harness.cli_common import engine_options, load_suite, report_skipped, require_code_opt_in
+    from harness.cli_common import (
+        command_errors,
+        engine_options,
+        load_suite,
+        report_skipped,
+        require_code_opt_in,
+    )
     from harness.evaluate import evaluate
     from harness.options import EvalOptions, recorded_options
     from harness.predictions import read_predictions
     from harness.results import tier_table
     from harness.runstore import spec_hash
     from harness.sharding import check_sharding
-    from harness.suite import DataError, file_digest
+    from harness.suite import file_digest
 
     try:
         check_sharding(shards, ray_address)
@@ -119,7 +125,7 @@ def eval_command(
         report_skipped(loaded)
         results = evaluate(loaded, preds, options, run_dir, jobs=jobs, spec=spec, fresh=fresh,
                            shards=shards, ray_address=ray_address)
-    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError) as e:
+    except command_errors() as e:
         fail(str(e))
         return
     print_table(tier_table(results, loaded.tiers))

@@ -11,6 +11,16 @@ from harness import registry
 from harness.suite import Suite
 
 
+def command_errors() -> tuple[type[Exception], ...]:
+    """What ``eval`` and ``run`` report as one ``error:`` line, not a traceback: bad input or
+    settings, an unreachable cluster, a failed shard; each message says what to do."""
+    from harness.sharding import ShardFailed
+    from harness.suite import DataError
+
+    return (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError,
+            ConnectionError, ShardFailed)  # fmt: skip
+
+
 def parse_suite_args(pairs: list[str]) -> dict[str, object]:
     """``["seed=3", "size=tiny"]`` -> ``{"seed": 3, "size": "tiny"}`` (integers where they parse).
 

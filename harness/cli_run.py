@@ -49,6 +49,7 @@ def run_command(
     from harness import registry
     from harness.cli import fail, print_table
     from harness.cli_common import (
+        command_errors,
         engine_options,
         load_suite,
         parse_suite_args,
@@ -63,7 +64,6 @@ def run_command(
     from harness.results import tier_table
     from harness.runstore import RunStore, spec_hash
     from harness.sharding import check_sharding
-    from harness.suite import DataError
     from harness.train import is_tiny, resolve_base, train_candidate
     from runners.base import GenerationParams
     from runners.choose import CANDIDATE_RUNNERS, infer_runner
@@ -172,7 +172,7 @@ def run_command(
                 gen_cache.close()
         results = evaluate(loaded, predictions, options, run_dir, jobs=jobs, spec=spec,
                            shards=shards, ray_address=ray_address)
-    except (DataError, registry.RegistryError, FileNotFoundError, ValueError, PermissionError, ImportError) as e:
+    except command_errors() as e:
         fail(str(e))
         return
     print_table(tier_table(results, loaded.tiers))

@@ -42,13 +42,23 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, missing:
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ConnectionError(
                 f"cannot reach a Ray cluster at {address!r}: {e}; start one with `ray start --head` and pass "
-                "its address (host:port), or 'local' for a runtime on this machine"
+                f"its address (host:port), or 'local' for a runtime on this machine{_auth_hint()}"
             ) from e
     else:
         with _loopback(True):
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
                      logging_level="warning")  # fmt: skip
     return ray
+
+
+def _auth_hint() -> str:
+    """Ray refuses a client without the token of a cluster that asks for one, and says only
+    that it failed to connect."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return ""
+    return ("; a cluster with token authentication (what `ray.init()` starts, and `ray start` where "
+            "~/.ray/auth_token exists) takes only clients with RAY_AUTH_MODE=token set, and its token "
+            "in ~/.ray/auth_token or $RAY_AUTH_TOKEN")  # fmt: skip
 
 
 @contextmanager

@@ -84,3 +84,16 @@ def mysql_server():
     server = throwaway_server("pymysql", "harness.engines.local_mysql", "LocalMySQL", "MySQLUnavailable")
     yield server
     server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A real Ray runtime on 127.0.0.1 with 2 CPUs, its head in a process of its own
+    (see ``tests/ray_cluster.py``); skips without Ray, except in CI where that fails."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("ray")
+    from tests.ray_cluster import RayCluster
+
+    cluster = RayCluster(tmp_path_factory.mktemp("ray"))
+    yield cluster
+    cluster.close()

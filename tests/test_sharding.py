@@ -1,5 +1,8 @@
 """Sharded evaluation on a real Ray runtime (127.0.0.1 only, 2 CPUs): the merged run is the
-unsharded one, an interrupted run resumes, a runaway example is killed inside its shard."""
+unsharded one, an interrupted run resumes, a runaway example is killed inside its shard.
+
+The runtime and its drivers live outside the pytest process (``ray_cluster``): a test body that
+drives Ray is a ``check_*`` function run through ``ray_cluster.call``."""
 
 from __future__ import annotations
 
@@ -20,26 +23,6 @@ from tests.test_eval_cli import harness
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 # No engine deadline stops it within the test (30 s per query): only the hard kill does.
 LONG = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 500000000) SELECT count(*) FROM c"
-
-
-@pytest.fixture(scope="module")
-def ray_runtime():
-    """A real local Ray runtime for this module, on 127.0.0.1 with 2 CPUs (skips without Ray).
-
-    In CI (``CI`` set) a missing Ray is a failure, not a skip.
-    """
-    if not os.environ.get("CI"):
-        pytest.importorskip("ray")
-    from harness.sharding import connect
-
-    saved = {name: os.environ.pop(name, None) for name in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
-    ray = connect(num_cpus=2)  # Ray sets RAY_AUTH_MODE=token here: the runtime asks for its token
-    yield ray
-    ray.shutdown()
-    for name, value in saved.items():
-        os.environ.pop(name, None)
-        if value is not None:
-            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +58,21 @@ def lines(run: Path) -> list[str]:
     return (run / "samples.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def test_runtime_is_local_only(ray_runtime):
-    assert ray_runtime.get_runtime_context().gcs_address.startswith("127.0.0.1:")
-    assert {node["NodeManagerAddress"] for node in ray_runtime.nodes()} == {"127.0.0.1"}
-    assert ray_runtime.cluster_resources()["CPU"] == 2
+def check_runtime_is_local_only() -> None:
+    from harness.sharding import connect
+
+    ray = connect()  # $RAY_ADDRESS: the test's runtime
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+    assert ray.cluster_resources()["CPU"] == 2
 
 
-def test_sharded_run_is_the_unsharded_run(tmp_path, ray_runtime, synth):
+def test_runtime_is_local_only(ray_cluster):
+    assert ray_cluster.address.startswith("127.0.0.1:")
+    ray_cluster.call(check_runtime_is_local_only)
+
+
+def check_sharded_run_is_the_unsharded_run(tmp_path: Path, synth) -> None:
     suite, preds, _ = synth
     opts = options(suite)
     single = evaluate(suite, preds, opts, tmp_path / "single")
@@ -95,8 +86,11 @@ def test_sharded_run_is_the_unsharded_run(tmp_path, ray_runtime, synth):
     assert run("sharded")["spec_hash"] == run("single")["spec_hash"]  # sharding is not part of the run
 
 
-@pytest.mark.parametrize("first, then", [(3, 3), (3, None), (None, 2)])
-def test_an_interrupted_run_resumes_to_the_same_samples(tmp_path, ray_runtime, synth, first, then):
+def test_sharded_run_is_the_unsharded_run(tmp_path, ray_cluster, synth):
+    ray_cluster.call(check_sharded_run_is_the_unsharded_run, tmp_path, synth)
+
+
+def check_an_interrupted_run_resumes_to_the_same_samples(tmp_path: Path, synth, first, then) -> None:
     suite, preds, _ = synth
     opts = options(suite)
     evaluate(suite, preds, opts, tmp_path / "whole")
@@ -112,7 +106,12 @@ def test_an_interrupted_run_resumes_to_the_same_samples(tmp_path, ray_runtime, s
     assert (cut / "results.json").read_bytes() == (tmp_path / "whole" / "results.json").read_bytes()
 
 
-def test_runaway_predictions_end_as_timeouts_in_shards(tmp_path, ray_runtime, synth):
+@pytest.mark.parametrize("first, then", [(3, 3), (3, None), (None, 2)])
+def test_an_interrupted_run_resumes_to_the_same_samples(tmp_path, ray_cluster, synth, first, then):
+    ray_cluster.call(check_an_interrupted_run_resumes_to_the_same_samples, tmp_path, synth, first, then)
+
+
+def check_runaway_predictions_end_as_timeouts_in_shards(tmp_path: Path, synth) -> None:
     suite, preds, _ = synth
     preds = dict(preds)
     for ex in suite.examples[::8]:
@@ -124,7 +123,11 @@ def test_runaway_predictions_end_as_timeouts_in_shards(tmp_path, ray_runtime, sy
     assert file_bytes(tmp_path / "sharded" / "samples.jsonl") == file_bytes(tmp_path / "single" / "samples.jsonl")
 
 
-def test_a_shard_kills_an_example_past_its_hard_deadline(ray_runtime, synth):
+def test_runaway_predictions_end_as_timeouts_in_shards(tmp_path, ray_cluster, synth):
+    ray_cluster.call(check_runaway_predictions_end_as_timeouts_in_shards, tmp_path, synth)
+
+
+def check_a_shard_kills_an_example_past_its_hard_deadline(synth) -> None:
     from harness.sharding import score_sharded
 
     suite, preds, _ = synth
@@ -143,7 +146,11 @@ def test_a_shard_kills_an_example_past_its_hard_deadline(ray_runtime, synth):
     assert by_id[suite.examples[0].id]["status"] == "mismatch"
 
 
-def test_a_failing_shard_is_an_error_that_says_how_to_resume(ray_runtime, synth):
+def test_a_shard_kills_an_example_past_its_hard_deadline(ray_cluster, synth):
+    ray_cluster.call(check_a_shard_kills_an_example_past_its_hard_deadline, synth)
+
+
+def check_a_failing_shard_is_an_error_that_says_how_to_resume(synth) -> None:
     from harness.sharding import ShardFailed, score_sharded
 
     suite, preds, _ = synth
@@ -152,11 +159,14 @@ def test_a_failing_shard_is_an_error_that_says_how_to_resume(ray_runtime, synth)
                       on_record=lambda record: None)
 
 
-def test_cli_eval_shards(tmp_path, ray_runtime, synth):
+def test_a_failing_shard_is_an_error_that_says_how_to_resume(ray_cluster, synth):
+    ray_cluster.call(check_a_failing_shard_is_an_error_that_says_how_to_resume, synth)
+
+
+def test_cli_eval_shards(tmp_path, ray_cluster, synth):
     _, _, path = synth
     args = ["eval", "-S", "size=tiny", "--predictions", str(path)]
-    address = ray_runtime.get_runtime_context().gcs_address
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the runtime asks for the token Ray saved in ~/.ray
+    address, env = ray_cluster.address, ray_cluster.env
     sharded = harness(*args, "--shards", "2", "--ray", address, "--out", str(tmp_path / "sharded"), env=env)
     assert sharded.returncode == 0, sharded.stderr
     single = harness(*args, "--out", str(tmp_path / "single"))
@@ -169,9 +179,8 @@ def test_cli_eval_shards(tmp_path, ray_runtime, synth):
     assert (tmp_path / "sharded" / "samples.jsonl").read_bytes() == before
 
 
-def test_cli_run_shards(tmp_path, ray_runtime):
-    address = ray_runtime.get_runtime_context().gcs_address
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+def test_cli_run_shards(tmp_path, ray_cluster):
+    address, env = ray_cluster.address, ray_cluster.env
     args = ["run", "--model", "gold", "-S", "size=tiny", "--limit", "10"]
     sharded = harness(*args, "--shards", "3", "--ray", address, "--out", str(tmp_path / "sharded"), env=env)
     assert sharded.returncode == 0, sharded.stderr
@@ -198,3 +207,13 @@ def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch, synth):
     with pytest.raises(ImportError, match=r"pip install 'sql-harness\[ray\]'"):
         evaluate(suite, preds, options(suite), tmp_path / "run", shards=2)
     assert not (tmp_path / "run").exists()
+
+
+def test_joining_a_token_cluster_without_the_token_mode_says_how(tmp_path, ray_cluster):
+    env = {**ray_cluster.env}
+    env.pop("RAY_AUTH_MODE", None)
+    proc = harness("eval", "-S", "size=tiny", "--shards", "2", "--ray", ray_cluster.address,
+                   "--out", str(tmp_path / "run"), env=env)  # fmt: skip
+    assert proc.returncode != 0
+    assert f"cannot reach a Ray cluster at '{ray_cluster.address}'" in proc.stderr
+    assert "RAY_AUTH_MODE=token" in proc.stderr

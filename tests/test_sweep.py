@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -93,23 +92,23 @@ def test_the_local_pool_runs_every_job_and_retries_the_one_that_failed(local_swe
     assert len(records(out)) == 4
 
 
-def test_ray_tasks_make_the_same_run_records_as_the_local_pool(local_sweep, tmp_path):
-    ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
+def check_ray_tasks_make_the_same_run_records(tmp_path: Path) -> dict[str, dict]:
+    """In a driver joined to the test's runtime ($RAY_ADDRESS): the four jobs as Ray tasks."""
     from harness.ray_runtime import connect
     from harness.sweep.backends import RayBackend
 
+    assert connect().cluster_resources()["CPU"] == 2
+    plan = four_jobs(tmp_path)
+    report = run_sweep(plan, tmp_path / "out", RayBackend(None))
+    assert [state.status for state in report.states] == ["done"] * 4
+    assert report.backend == "ray"
+    assert [a for a in attempts(tmp_path / "out") if not a[2]] == [(plan.jobs[3].name, 1, False)]
+    return records(tmp_path / "out")
+
+
+def test_ray_tasks_make_the_same_run_records_as_the_local_pool(local_sweep, ray_cluster, tmp_path):
     _, _, local_out = local_sweep
-    connect("local", num_cpus=2)
-    try:
-        assert ray.cluster_resources()["CPU"] == 2
-        plan = four_jobs(tmp_path)
-        report = run_sweep(plan, tmp_path / "out", RayBackend("local"))
-        assert [state.status for state in report.states] == ["done"] * 4
-        assert report.backend == "ray"
-        assert [a for a in attempts(tmp_path / "out") if not a[2]] == [(plan.jobs[3].name, 1, False)]
-        assert records(tmp_path / "out") == records(local_out)
-    finally:
-        ray.shutdown()
+    assert ray_cluster.call(check_ray_tasks_make_the_same_run_records, tmp_path) == records(local_out)
 
 
 def test_a_second_sweep_skips_finished_jobs_and_redoes_a_missing_one(local_sweep, tmp_path):
