@@ -96,11 +96,12 @@ def _cell(value: Any, width: int = 40) -> str:
 def _shot_sql(shot: Example, dialect: str) -> str:
     """A shot's gold SQL in the prompt's dialect (as written when sqlglot cannot rewrite it)."""
     from harness.engines import engine_dialect
-    from harness.engines.dialects import TranspileError, sqlite_names, transpile
+    from harness.engines.dialects import TranspileError, sqlite_schema, transpile
 
+    schema = sqlite_schema(shot.db_paths[0])
     try:
-        return transpile(shot.gold, source="sqlite", target=engine_dialect(dialect),
-                         names=sqlite_names(shot.db_paths[0]))  # fmt: skip
+        return transpile(shot.gold, source="sqlite", target=engine_dialect(dialect), names=schema.names,
+                         integer_columns=schema.integer_columns)  # fmt: skip
     except TranspileError:
         return shot.gold
 

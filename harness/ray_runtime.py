@@ -6,11 +6,12 @@ Ray is an optional extra (``pip install 'sql-harness[ray]'``), imported only her
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["LOCAL", "LOOPBACK", "connect", "import_ray"]
+__all__ = ["LOCAL", "LOOPBACK", "connect", "import_ray", "unplaceable", "warn_if_unplaceable"]
 
 LOCAL = "local"  # an address that means: a runtime of this machine, whatever $RAY_ADDRESS says
 LOOPBACK = "127.0.0.1"
@@ -49,6 +50,32 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, missing:
             ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
                      logging_level="warning")  # fmt: skip
     return ray
+
+
+def unplaceable(ray: Any, cpus: float, gpus: float = 0) -> str | None:
+    """None when a live node of the cluster has ``cpus`` CPUs and ``gpus`` GPUs; else what the
+    nodes have (``"2 CPUs, 0 GPUs"``, the largest first). Ray holds a task that fits no node
+    until one joins: from an autoscaler, or never."""
+    sizes = sorted(((node["Resources"].get("CPU", 0), node["Resources"].get("GPU", 0))
+                    for node in ray.nodes() if node.get("Alive")), reverse=True)  # fmt: skip
+    if any(c >= cpus and g >= gpus for c, g in sizes):
+        return None
+    shown = "; ".join(f"{c:g} CPUs, {g:g} GPUs" for c, g in sizes[:4]) + ("; ..." if len(sizes) > 4 else "")
+    return shown or "no live node"
+
+
+def warn_if_unplaceable(ray: Any, cpus: float, gpus: float, what: str, fix: str) -> bool:
+    """Say on stderr, once, that ``what`` (asking ``cpus`` and ``gpus`` per task) fits no node of
+    the cluster now, and ``fix``; True when it said so. The tasks are still submitted: an
+    autoscaling cluster may add a node that fits."""
+    nodes = unplaceable(ray, cpus, gpus)
+    if nodes is None:
+        return False
+    gpu_part = f" and {gpus:g} GPUs" if gpus else ""
+    print(f"warning: {what} asks for {cpus:g} CPUs{gpu_part} per task, but no node of the Ray cluster has "
+          f"that many now (nodes: {nodes}); Ray holds such tasks until a node that fits joins (an autoscaler's), "
+          f"forever otherwise: {fix}", file=sys.stderr, flush=True)  # fmt: skip
+    return True
 
 
 def _auth_hint() -> str:

@@ -33,7 +33,7 @@ from harness import scoring
 from harness.execution.pool import WorkerPool
 from harness.options import EvalOptions
 from harness.ray_runtime import connect as connect_ray
-from harness.ray_runtime import import_ray
+from harness.ray_runtime import import_ray, warn_if_unplaceable
 from harness.suite import Suite
 
 RAY_MISSING = "sharded evaluation (--shards) runs on Ray, which is not installed: pip install 'sql-harness[ray]'"
@@ -148,6 +148,7 @@ def score_sharded(
         return
     jobs = max(1, int(jobs))
     ray = connect(address, num_cpus=max(jobs, min(os.cpu_count() or 1, len(parts) * jobs)))
+    warn_if_unplaceable(ray, jobs, 0, f"each shard (--jobs {jobs})", "give --jobs at most the CPUs of a node")
     shared = (ray.put(suite), ray.put(predictions), ray.put(options))
     task = _shard_task().options(num_cpus=jobs)
     running = [(task.remote(*shared, part, deadline_s, jobs), n) for n, part in enumerate(parts)]

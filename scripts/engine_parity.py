@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.engines import EngineSpec, engine_dialect, open_engine  # noqa: E402
-from harness.engines.dialects import TranspileError, sqlite_names, transpile  # noqa: E402
+from harness.engines.dialects import TranspileError, sqlite_schema, transpile  # noqa: E402
 from harness.execution.sqlite import run_query  # noqa: E402
 from harness.metrics.spider_exec import prepare_spider_pair, replace_cur_year, result_eq  # noqa: E402
 
@@ -86,6 +86,12 @@ def classify_mismatch(gold: str, sqlite_rows: list[tuple], target_rows: list[tup
     return "other mismatch"
 
 
+def as_target(sql: str, db: str, target: str) -> str:
+    """``sql`` (SQLite) as the eval command runs it on ``target``."""
+    schema = sqlite_schema(db)
+    return transpile(sql, source="sqlite", target=target, names=schema.names, integer_columns=schema.integer_columns)
+
+
 def gold_parity(examples, engine, target: str, show: int) -> dict:
     counts: Counter[str] = Counter()
     samples: dict[str, list[dict]] = {}
@@ -98,7 +104,7 @@ def gold_parity(examples, engine, target: str, show: int) -> dict:
             counts["gold fails on SQLite"] += 1
             continue
         try:
-            ran = transpile(gold, source="sqlite", target=target, names=sqlite_names(db))
+            ran = as_target(gold, db, target)
         except TranspileError as e:
             kind, detail = "transpilation failed", str(e)
         else:
@@ -111,7 +117,7 @@ def gold_parity(examples, engine, target: str, show: int) -> dict:
             else:
                 def rerun(sql: str, db: str = db) -> bool:
                     a = run_query(db, sql, timeout_s=30, max_rows=None)
-                    b = engine.run(db, transpile(sql, source="sqlite", target=target, names=sqlite_names(db)),
+                    b = engine.run(db, as_target(sql, db, target),
                                    timeout_s=30, max_rows=None)
                     return a.status == b.status == "ok" and result_eq(a.rows, b.rows, order_matters=False)
 

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -69,6 +70,20 @@ class RayCluster:
         except BrokenProcessPool as e:
             self._driver = None
             raise AssertionError(f"the Ray driver process died\n{self.logs()}") from e
+
+    def first_warning(self, harness_args: list[str], wait_s: float = 120) -> str:
+        """The first ``warning:`` line of ``harness *harness_args`` joined to this runtime, which is
+        then killed (a command the warning is about would wait forever); "" if none came."""
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *harness_args], env=self.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        stop = threading.Timer(wait_s, proc.kill)
+        stop.start()
+        try:
+            return next((line for line in iter(proc.stderr.readline, "") if line.startswith("warning:")), "")
+        finally:
+            stop.cancel()
+            proc.kill()
+            proc.wait()
 
     def logs(self, lines: int = 30) -> str:
         """The last lines of the runtime's own logs, for a failure message."""

@@ -13,10 +13,12 @@ from tests.conftest import make_db
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "transpile_sqlite.json").read_text())
 
 
-@pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["why"] for c in GOLDEN["cases"]])
-@pytest.mark.parametrize("target", ["postgres", "duckdb"])
+@pytest.mark.parametrize("case, target", [(c, t) for c in GOLDEN["cases"] for t in ("postgres", "duckdb", "mysql")
+                                          if t in c], ids=lambda v: v if isinstance(v, str) else v["why"])  # fmt: skip
 def test_golden_transpilation(case, target):
-    assert transpile(case["sqlite"], source="sqlite", target=target, names=GOLDEN["names"]) == case[target]
+    ran = transpile(case["sqlite"], source="sqlite", target=target, names=GOLDEN["names"],
+                    integer_columns=GOLDEN["integer_columns"])  # fmt: skip
+    assert ran == case[target]
 
 
 def test_same_dialect_is_left_as_written():

@@ -6,9 +6,11 @@ drives Ray is a ``check_*`` function run through ``ray_cluster.call``."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
+from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
@@ -217,3 +219,31 @@ def test_joining_a_token_cluster_without_the_token_mode_says_how(tmp_path, ray_c
     assert proc.returncode != 0
     assert f"cannot reach a Ray cluster at '{ray_cluster.address}'" in proc.stderr
     assert "RAY_AUTH_MODE=token" in proc.stderr
+
+
+def check_a_task_that_fits_no_node_is_named() -> str:
+    from harness.ray_runtime import connect, unplaceable, warn_if_unplaceable
+
+    ray = connect()
+    assert unplaceable(ray, 2) is None
+    assert unplaceable(ray, 3) == unplaceable(ray, 1, 1) == "2 CPUs, 0 GPUs"
+    said = io.StringIO()
+    with redirect_stderr(said):
+        assert not warn_if_unplaceable(ray, 2, 0, "each shard", "fewer")
+        assert warn_if_unplaceable(ray, 1, 1, "job j", "give it fewer GPUs")
+    return said.getvalue()
+
+
+def test_a_task_that_fits_no_node_is_named(ray_cluster):
+    said = ray_cluster.call(check_a_task_that_fits_no_node_is_named)
+    assert said.count("\n") == 1
+    assert said.startswith("warning: job j asks for 1 CPUs and 1 GPUs per task, but no node of the Ray cluster")
+    assert "(nodes: 2 CPUs, 0 GPUs)" in said and said.endswith("forever otherwise: give it fewer GPUs\n")
+
+
+def test_shards_wider_than_any_node_are_named_before_they_wait(tmp_path, ray_cluster, synth):
+    _, _, path = synth
+    line = ray_cluster.first_warning(["eval", "-S", "size=tiny", "--predictions", str(path), "--shards", "2",
+                                      "-j", "3", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert line.startswith("warning: each shard (--jobs 3) asks for 3 CPUs per task, but no node"), line
+    assert "give --jobs at most the CPUs of a node" in line

@@ -193,3 +193,11 @@ def test_an_interrupted_sweep_leaves_no_job_running_and_resumes(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "1 done" in again.stdout
+
+
+def test_jobs_that_fit_no_node_are_named_before_they_wait(tmp_path, ray_cluster):
+    line = ray_cluster.first_warning(["sweep", "--suite", "synth-sql", "--model", "gold", "--gpus", "1",
+                                      "--ray", ray_cluster.address, "--out", str(tmp_path / "out")])  # fmt: skip
+    assert line.startswith("warning: job synth-sql"), line
+    assert "asks for 1 CPUs and 1 GPUs per task, but no node of the Ray cluster has that many now" in line
+    assert "(nodes: 2 CPUs, 0 GPUs)" in line and "--cpus/--gpus" in line

@@ -27,6 +27,10 @@ the engine that runs it, and does the same to predictions written for SQLite
 - **Decimal literals are doubles.** ``1.5`` is a REAL (a double) in SQLite but an
   exact NUMERIC in PostgreSQL and a DECIMAL in DuckDB, so ``price * 1.1`` would
   round differently; such literals are cast to ``DOUBLE PRECISION``.
+- **Integer division.** ``/`` of two integers truncates in SQLite; where the
+  operands are surely integers (the database's INTEGER columns at hand,
+  ``integer_columns``), it becomes the target's integer division
+  (``harness.engines.integer_division``).
 
 >>> transpile('SELECT Name FROM Singer WHERE Country = "France" AND name LIKE "a%"',
 ...           source="sqlite", target="postgres", names={"singer", "name", "country"})
@@ -35,7 +39,8 @@ the engine that runs it, and does the same to predictions written for SQLite
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlglot
@@ -43,27 +48,47 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
-__all__ = ["TranspileError", "sqlite_names", "transpile"]
+from harness.engines.integer_division import integer_division
+
+__all__ = ["SqliteSchema", "TranspileError", "sqlite_names", "sqlite_schema", "transpile"]
 
 
 class TranspileError(ValueError):
     """sqlglot could not read or rewrite the SQL."""
 
 
+@dataclass(frozen=True)
+class SqliteSchema:
+    """What ``transpile`` needs of a SQLite database: every table and column name, and each
+    table's columns of INTEGER affinity; all lower-cased."""
+
+    names: frozenset[str]
+    integer_columns: Mapping[str, frozenset[str]]
+
+
 @lru_cache(maxsize=256)
-def sqlite_names(db_path: str) -> frozenset[str]:
-    """The lower-cased names of every table and column of a SQLite database (read-only)."""
+def sqlite_schema(db_path: str) -> SqliteSchema:
+    """The :class:`SqliteSchema` of the database at ``db_path`` (read-only; from its declarations,
+    no table is scanned)."""
+    from harness.engines.column_types import affinity
     from harness.execution.sqlite import connect_readonly
 
     conn = connect_readonly(db_path)
     try:
         tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        names = {name.lower() for name in tables}
+        names, integers = {name.lower() for name in tables}, {}
         for table in tables:
-            names.update(row[1].lower() for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,)))
-        return frozenset(names)
+            columns = [(row[1].lower(), row[2] or "") for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+            names.update(name for name, _ in columns)
+            integers[table.lower()] = frozenset(name for name, declared in columns if affinity(declared) == "integer")
+        return SqliteSchema(frozenset(names), integers)
     finally:
         conn.close()
+
+
+def sqlite_names(db_path: str) -> frozenset[str]:
+    """The lower-cased names of every table and column of a SQLite database (read-only)."""
+    return sqlite_schema(db_path).names
 
 
 def _defined_names(tree: exp.Expression) -> set[str]:
@@ -139,12 +164,15 @@ def _name_derived_tables(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def transpile(sql: str, *, source: str, target: str, names: Collection[str] | None = None) -> str:
+def transpile(sql: str, *, source: str, target: str, names: Collection[str] | None = None,
+              integer_columns: Mapping[str, Collection[str]] | None = None) -> str:
     """``sql`` written for dialect ``source`` rewritten for ``target`` (sqlglot dialect names).
 
     ``names`` (the database's table and column names) lets a SQLite
     double-quoted string be told from an identifier; without it quoted names
-    stay identifiers. Several statements stay several (joined by ``; ``), so
+    stay identifiers. ``integer_columns`` (table to its INTEGER columns, as in
+    :class:`SqliteSchema`) lets a division of such columns stay an integer one;
+    without it only literals, counts and the like are known to be integers. Several statements stay several (joined by ``; ``), so
     the engine refuses them as it would have. Raises TranspileError when
     sqlglot cannot read the SQL. Same source and target: ``sql`` unchanged.
 
@@ -167,6 +195,7 @@ def transpile(sql: str, *, source: str, target: str, names: Collection[str] | No
                 tree = normalize_identifiers(tree, dialect=source)
                 if target != "sqlite":
                     tree = _name_derived_tables(_bare_columns(_double_literals(_case_free_like(tree))))
+                    tree = integer_division(tree, target, integer_columns or {})
             out.append(tree.sql(dialect=target))
     except SqlglotError as e:
         raise TranspileError(f"sqlglot cannot rewrite this {source} SQL for {target}: {str(e).splitlines()[0]}") from e

@@ -46,14 +46,18 @@ class DuckDBTarget:
                 f"cannot open the DuckDB file {self.path}: {e}; check the path, and that "
                 "no other process (an eval, another load-db) has it open"
             ) from e
+        # The file's catalog is named after it: a schema of the same name ("nums" in nums.duckdb)
+        # is ambiguous unless named with its catalog.
+        (catalog,) = self.conn.execute("SELECT current_database()").fetchone()
+        self._in = f"{quote(catalog)}."
 
     def _run(self, statement: str, params: list | None = None) -> Any:
         return self.conn.execute(statement, params)
 
     def prepare(self) -> None:
-        self._run(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+        self._run(f"CREATE SCHEMA IF NOT EXISTS {self._in}{META_SCHEMA}")
         self._run(
-            f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.loaded (schema_name VARCHAR PRIMARY KEY, "
+            f"CREATE TABLE IF NOT EXISTS {self._in}{META_SCHEMA}.loaded (schema_name VARCHAR PRIMARY KEY, "
             "source_sha256 VARCHAR NOT NULL, loader_version INTEGER NOT NULL, "
             "loaded_at TIMESTAMP NOT NULL)"
         )
@@ -70,7 +74,7 @@ class DuckDBTarget:
 
     def recorded(self, schema: str) -> tuple[str, int] | None:
         row = self._run(
-            f"SELECT source_sha256, loader_version FROM {META_SCHEMA}.loaded WHERE schema_name = ?",
+            f"SELECT source_sha256, loader_version FROM {self._in}{META_SCHEMA}.loaded WHERE schema_name = ?",
             [schema],
         ).fetchone()
         return (row[0], row[1]) if row else None
@@ -85,17 +89,17 @@ class DuckDBTarget:
         return row[0] if row else None
 
     def replace_schema(self, schema: str) -> None:
-        self._run(f"DROP SCHEMA IF EXISTS {quote(schema)} CASCADE")
-        self._run(f"CREATE SCHEMA {quote(schema)}")
+        self._run(f"DROP SCHEMA IF EXISTS {self._in}{quote(schema)} CASCADE")
+        self._run(f"CREATE SCHEMA {self._in}{quote(schema)}")
 
     def create_table(self, schema: str, table: SourceTable) -> list[str]:
         columns = ", ".join(f"{quote(c.target)} {c.type.duckdb}" for c in table.columns)
-        self._run(f"CREATE TABLE {quote(schema)}.{quote(table.target)} ({columns})")
+        self._run(f"CREATE TABLE {self._in}{quote(schema)}.{quote(table.target)} ({columns})")
         return []
 
     def copy(self, schema: str, table: SourceTable) -> list[str]:
         names = [f"c{i}" for i in range(len(table.columns))]
-        into = f"{quote(schema)}.{quote(table.target)}"
+        into = f"{self._in}{quote(schema)}.{quote(table.target)}"
         insert = f"INSERT INTO {into} SELECT {', '.join(names)} FROM _chunk"
         for rows in table.chunks():
             frame = pd.DataFrame(
@@ -115,7 +119,7 @@ class DuckDBTarget:
 
     def add_primary_key(self, schema: str, table: str, columns: list[str]) -> str | None:
         """Add the key if the rows satisfy it, else say why (a failed ALTER ends a transaction)."""
-        name = f"{quote(schema)}.{quote(table)}"
+        name = f"{self._in}{quote(schema)}.{quote(table)}"
         keys = ", ".join(map(quote, columns))
         nulls = " OR ".join(f"{quote(c)} IS NULL" for c in columns)
         found = self._run(
@@ -134,7 +138,7 @@ class DuckDBTarget:
 
     def record(self, schema: str, digest: str, version: int) -> None:
         self._run(
-            f"INSERT INTO {META_SCHEMA}.loaded VALUES (?, ?, ?, CAST(now() AS TIMESTAMP)) "
+            f"INSERT INTO {self._in}{META_SCHEMA}.loaded VALUES (?, ?, ?, CAST(now() AS TIMESTAMP)) "
             "ON CONFLICT (schema_name) DO UPDATE SET source_sha256 = excluded.source_sha256, "
             "loader_version = excluded.loader_version, loaded_at = excluded.loaded_at",
             [schema, digest, version],

@@ -51,13 +51,14 @@ class QueryRunner:
 
     def run(self, db_path: str, sql: str, dialect: str | None = None) -> QueryResult:
         """Run ``sql`` (written in ``dialect``; None: the engine's own) on the database at ``db_path``."""
-        from harness.engines.dialects import TranspileError, sqlite_names, transpile
+        from harness.engines.dialects import TranspileError, sqlite_schema, transpile
 
         target = self.spec.dialect
         if dialect is not None and dialect != target:
             try:
-                names = sqlite_names(db_path) if dialect == "sqlite" else None
-                ran = transpile(sql, source=dialect, target=target, names=names)
+                schema = sqlite_schema(db_path) if dialect == "sqlite" else None
+                ran = transpile(sql, source=dialect, target=target, names=schema and schema.names,
+                                integer_columns=schema and schema.integer_columns)  # fmt: skip
             except TranspileError as e:
                 return QueryResult("error", None, f"TranspileError: {e}", 0.0)
             result = self.engine.run(db_path, ran, timeout_s=self.timeout_s, max_rows=self.max_rows)

@@ -72,8 +72,15 @@ class RayBackend:
         self.ray = connect(address)
         self._task = self.ray.remote(max_retries=0)(run_job)
         self._running: dict[Any, tuple[Job, int]] = {}
+        self._sizes_seen: set[tuple[float, float]] = set()
 
     def submit(self, job: Job, run_dir: Path, attempt: int) -> None:
+        from harness.ray_runtime import warn_if_unplaceable
+
+        if (job.cpus, job.gpus) not in self._sizes_seen:
+            self._sizes_seen.add((job.cpus, job.gpus))
+            warn_if_unplaceable(self.ray, job.cpus, job.gpus, f"job {job.name}",
+                                "give the jobs resources a node has (resources: in the sweep file, --cpus/--gpus)")
         ref = self._task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, str(run_dir), attempt=attempt)
         self._running[ref] = (job, attempt)
 
