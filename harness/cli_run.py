@@ -93,11 +93,14 @@ def run_command(
         candidate, method_spec, request_hook = None, {"name": method, "config": {}}, None
         if method != "none" or (runner_name == "transformers" and is_tiny(model)):
             model = resolve_base(model)
-        if sample_rows is None and runner_name in CANDIDATE_RUNNERS and model and Path(model).is_dir():
+        trained_dialect = None  # the SQL dialect the model learned, where its record says
+        if runner_name in CANDIDATE_RUNNERS and model and Path(model).is_dir():
             from trainers.tiny_base import prompt_options_for
 
-            recorded = prompt_options_for(model)  # the prompt format a tiny base was pretrained on
-            sample_rows = recorded.sample_rows if recorded is not None else None
+            pretrained = prompt_options_for(model)  # the prompt format a tiny base was pretrained on
+            if pretrained is not None:
+                sample_rows = pretrained.sample_rows if sample_rows is None else sample_rows
+                trained_dialect = pretrained.dialect
         if method != "none":
             train_suite = load_suite(suite, data, split="train", suite_args=suite_arg or [])
             overrides = parse_suite_args(method_arg or [])
@@ -111,6 +114,7 @@ def run_command(
             recorded = candidate.runner_options.get("prompt_options") or {}
             if sample_rows is None and recorded.get("sample_rows") is not None:
                 sample_rows = recorded["sample_rows"]  # the prompt format the candidate was trained on
+            trained_dialect = recorded.get("dialect", trained_dialect)
             if max_new_tokens is None:
                 max_new_tokens = candidate.runner_options.get("max_new_tokens")
             from trainers.base import request_hook as candidate_request_hook
@@ -119,8 +123,16 @@ def run_command(
         elif method_arg:
             raise ValueError("--method-arg needs a training method; --method none trains nothing")
         params = GenerationParams(max_new_tokens or 256, temperature, top_p, n, (), seed)
+        prompt_dialect = engine
+        if trained_dialect and trained_dialect != engine and loaded.task == "text-to-sql":
+            # Asked for another dialect, the model would still write the one it learned (trainers
+            # learn the suite's SQLite gold): ask for that one, and transpile its SQL for the engine.
+            prompt_dialect, pred_dialect = trained_dialect, pred_dialect or trained_dialect
+            who = f"the {method} candidate" if method != "none" else model
+            typer.echo(f"{who} learned {trained_dialect} SQL, so it is prompted for {trained_dialect} and "
+                       f"its SQL is transpiled for {engine}", err=True)  # fmt: skip
         prompt_options = PromptOptions(sample_rows=3 if sample_rows is None else sample_rows, shots=shots,
-                                       dialect=engine)
+                                       dialect=prompt_dialect)
         shot_examples = []
         if shots:
             shot_examples = load_suite(suite, data, split="train", suite_args=suite_arg or []).examples[:shots]

@@ -117,3 +117,31 @@ def test_sample_rows_given_to_run_reaches_the_training_method(tmp_path, monkeypa
     assert proc.returncode == 0, proc.stderr
     spec = json.loads((out / "run.json").read_text())["spec"]
     assert spec["method"]["config"]["sample_rows"] == 1 and spec["prompt"]["sample_rows"] == 1
+
+
+def test_a_trained_candidate_is_prompted_in_the_dialect_it_learned_and_its_sql_transpiled(tmp_path, monkeypatch):
+    """`--engine duckdb` with a method: the candidate learned the suite's SQLite gold, so the prompt
+    asks for SQLite and its SQL is transpiled for DuckDB (asking it for DuckDB would not change
+    what it writes)."""
+    pytest.importorskip("transformers")
+    from runners.tiny_models import build_tiny_causal_lm
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    suite = ["--suite", "synth-sql", "-S", "size=tiny"]
+    duck = tmp_path / "synth.duckdb"
+    assert harness("load-db", *suite, "--engine", "duckdb", "--url", str(duck)).returncode == 0
+    folder = build_tiny_causal_lm(tmp_path / "m", arch="gpt2", n_layer=1, n_embd=32, vocab_size=300,
+                                  n_positions=1024, chat_template=False)  # fmt: skip
+    common = [*suite, "--model", str(folder), "--limit", "2", "--max-new-tokens", "4", "--engine", "duckdb",
+              "--db-url", str(duck)]  # fmt: skip
+    runs = {}
+    for method, extra in (("sft", ["-M", "steps=1"]), ("none", [])):
+        proc = harness("run", *common, "--method", method, *extra, "--out", str(tmp_path / method))
+        assert proc.returncode == 0, proc.stderr
+        runs[method] = (proc.stderr, json.loads((tmp_path / method / "run.json").read_text())["spec"])
+    said, spec = runs["sft"]
+    assert "the sft candidate learned sqlite SQL, so it is prompted for sqlite and its SQL is transpiled for duckdb" in said
+    assert spec["prompt"]["dialect"] == "sqlite" and spec["options"]["pred_dialect"] == "sqlite"
+    said, spec = runs["none"]  # a base without a record of what it learned: asked for the engine's dialect
+    assert "prompted for" not in said  # (a tiny base, pretrained here, has that record: see the README)
+    assert spec["prompt"]["dialect"] == "duckdb" and spec["options"]["pred_dialect"] is None
