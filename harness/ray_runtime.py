@@ -65,8 +65,8 @@ def unplaceable(ray: Any, cpus: float, gpus: float = 0) -> str | None:
 
 
 def warn_if_unplaceable(ray: Any, cpus: float, gpus: float, what: str, fix: str) -> bool:
-    """Say on stderr, once, that ``what`` (asking ``cpus`` and ``gpus`` per task) fits no node of
-    the cluster now, and ``fix``; True when it said so. The tasks are still submitted: an
+    """Say on stderr that ``what`` (asking ``cpus`` and ``gpus`` per task) fits no node of the
+    cluster now, and ``fix``; True when it said so. Callers still submit the tasks: an
     autoscaling cluster may add a node that fits."""
     nodes = unplaceable(ray, cpus, gpus)
     if nodes is None:
