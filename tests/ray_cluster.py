@@ -94,9 +94,6 @@ class RayCluster:
                 out.append(f"--- {name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(out)
 
-    def alive(self) -> bool:
-        return self._head.poll() is None
-
     def close(self) -> None:
         if self._driver is not None:
             self._driver.shutdown(cancel_futures=True)

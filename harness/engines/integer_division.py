@@ -45,11 +45,12 @@ def integer_division(
     >>> integer_division(tree, "duckdb", {"t": {"a"}}).sql("duckdb")
     'SELECT SUM(CASE WHEN a > 1 THEN 1 ELSE 0 END) // NULLIF(COUNT(*), 0), a // NULLIF(2, 0), b / NULLIF(2, 0) FROM t'
     """
-    if target not in ("duckdb", "mysql", "postgres"):
-        return tree
-    columns = {table.lower(): {c.lower() for c in names} for table, names in integer_columns.items()}
     # deepest first, so an inner division is judged before it is rewritten
-    for div in sorted(tree.find_all(exp.Div), key=lambda node: -node.depth):
+    divisions = sorted(tree.find_all(exp.Div), key=lambda node: -node.depth)
+    if target not in ("duckdb", "mysql", "postgres") or not divisions:
+        return tree  # most queries divide nothing: no table map to build for them
+    columns = {table.lower(): {c.lower() for c in names} for table, names in integer_columns.items()}
+    for div in divisions:
         if _integer(div.left, columns) and _integer(div.right, columns):
             right = exp.Nullif(this=div.right.copy(), expression=exp.Literal.number(0))
             left = div.left.copy()
